@@ -1,0 +1,7 @@
+"""The `pipewarden` command: thin over the library (parse, call, render, exit code)."""
+
+from __future__ import annotations
+
+from pipewarden.cli._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,61 @@
+"""The typer application and what every command shares: logging, errors, exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pipewarden import __version__
+from pipewarden.errors import ConfigError, PipewardenError, ScanInputError
+
+__all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "app", "err_console", "fail", "main"]
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="pipewarden",
+    help="The security layer for machine-learning pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pipewarden {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+    ] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """pipewarden: scan model files for code that runs when they are loaded, and more."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def fail(exc: PipewardenError) -> typer.Exit:
+    """Print an error the way every command does and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    if isinstance(exc, ConfigError | ScanInputError):
+        return typer.Exit(EXIT_USAGE)
+    return typer.Exit(EXIT_USAGE)
+
+
+def main() -> None:
+    from pipewarden.cli import _scan  # noqa: F401 - registers the command
+
+    app()

@@ -1,0 +1,99 @@
+"""`pipewarden scan PATH...`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+
+from pipewarden.cli._app import app, err_console, fail
+from pipewarden.errors import PipewardenError, ReportError
+from pipewarden.findings import FORMATS, Severity, get_renderer
+from pipewarden.scan import ScanLimits, ScanPolicy, scan_path
+
+_DEFAULTS = ScanLimits()
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders (recursive) and archives to scan.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", envvar="PIPEWARDEN_FORMAT", help=f"Report format: {', '.join(FORMATS)}.")
+    ] = "text",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", envvar="PIPEWARDEN_OUTPUT", help="Write the report here.")
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on", envvar="PIPEWARDEN_FAIL_ON", help="Exit 1 on findings at or above: critical, high, "
+            "medium, low, info."
+        ),
+    ] = "medium",
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", envvar="PIPEWARDEN_SCAN_POLICY", help="YAML file of extra allowed globals."),
+    ] = None,
+    max_opcodes: Annotated[int, typer.Option(help="Opcodes per pickle stream.")] = _DEFAULTS.max_opcodes,
+    max_memo: Annotated[int, typer.Option(help="Memo entries per pickle stream.")] = _DEFAULTS.max_memo,
+    max_depth: Annotated[int, typer.Option(help="Nested MARKs per pickle stream.")] = _DEFAULTS.max_depth,
+    max_archive_depth: Annotated[int, typer.Option(help="Containers inside containers.")] = (
+        _DEFAULTS.max_archive_depth
+    ),
+    max_members: Annotated[int, typer.Option(help="Archive members per target.")] = _DEFAULTS.max_members,
+    max_decompressed_bytes: Annotated[int, typer.Option(help="Bytes decompressed per target.")] = (
+        _DEFAULTS.max_decompressed_bytes
+    ),
+    max_compression_ratio: Annotated[int, typer.Option(help="Decompressed/compressed size per member.")] = (
+        _DEFAULTS.max_compression_ratio
+    ),
+    max_header_bytes: Annotated[int, typer.Option(help="Bytes of one metadata header.")] = (
+        _DEFAULTS.max_header_bytes
+    ),
+    max_seconds: Annotated[float, typer.Option(help="Seconds per target.")] = _DEFAULTS.max_seconds,
+) -> None:
+    """Scan model files for code that runs on load. Exit 0 clean, 1 findings at or above --fail-on, 2 usage error."""
+    try:
+        threshold = Severity.parse(fail_on)
+        renderer = get_renderer(fmt, color=output is None and fmt == "text" and sys.stdout.isatty())
+        limits = ScanLimits(
+            max_opcodes=max_opcodes,
+            max_memo=max_memo,
+            max_depth=max_depth,
+            max_archive_depth=max_archive_depth,
+            max_members=max_members,
+            max_decompressed_bytes=max_decompressed_bytes,
+            max_compression_ratio=max_compression_ratio,
+            max_header_bytes=max_header_bytes,
+            max_seconds=max_seconds,
+        )
+        scan_policy = ScanPolicy.from_file(policy) if policy is not None else ScanPolicy.default()
+        if sys.stderr.isatty():
+            with Progress(
+                TextColumn("scanning"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.description}"),
+                console=err_console, transient=True,
+            ) as bar:
+                task = bar.add_task("", total=None)
+
+                def progress(path: str, done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total, description=path[-60:])
+
+                report = scan_path(*paths, policy=scan_policy, limits=limits, progress=progress)
+        else:
+            report = scan_path(*paths, policy=scan_policy, limits=limits)
+        text = renderer.render(report)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            try:
+                tmp = output.with_name(output.name + ".tmp")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(output)
+            except OSError as exc:
+                raise ReportError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    raise typer.Exit(report.exit_code(threshold))

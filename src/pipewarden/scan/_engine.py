@@ -1,0 +1,174 @@
+"""The scan engine: recognise each input by content, dispatch to format scanners, recurse."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from pipewarden.scan._context import LimitHit, ScanContext
+from pipewarden.scan._formats._compressed import CompressedScanner
+from pipewarden.scan._formats._gguf import GgufScanner
+from pipewarden.scan._formats._interface import FormatError, FormatScanner
+from pipewarden.scan._formats._json import JsonScanner
+from pipewarden.scan._formats._keras import KerasH5Scanner
+from pipewarden.scan._formats._numpy import NumpyScanner
+from pipewarden.scan._formats._onnx import OnnxScanner
+from pipewarden.scan._formats._pickle import PickleScanner, looks_like_pickle
+from pipewarden.scan._formats._safetensors import SafetensorsScanner
+from pipewarden.scan._formats._savedmodel import KerasMetadataScanner, SavedModelScanner
+from pipewarden.scan._formats._sevenzip import SevenZipScanner
+from pipewarden.scan._formats._tar import TarScanner
+from pipewarden.scan._formats._zip import ZipScanner
+from pipewarden.scan._formats._zipread import find_eocd
+
+if TYPE_CHECKING:
+    from pipewarden.scan._input import Input
+    from pipewarden.scan._limits import ScanLimits
+    from pipewarden.scan._policy import ScanPolicy
+
+__all__ = ["MODEL_SUFFIXES", "Engine"]
+
+logger = logging.getLogger(__name__)
+
+#: File suffixes under which people store models: an unknown format there is a finding.
+MODEL_SUFFIXES = frozenset(
+    {
+        ".pkl", ".pickle", ".p", ".dat", ".joblib", ".jl", ".pt", ".pth", ".bin", ".ckpt", ".tar",
+        ".pt2", ".ptl", ".model", ".mdl", ".sav", ".npy", ".npz", ".h5", ".hdf5", ".keras", ".pb",
+        ".onnx", ".safetensors", ".gguf", ".ggml", ".zip", ".7z", ".gz", ".bz2", ".xz", ".lzma",
+        ".lz4", ".z", ".zlib", ".msgpack", ".tflite", ".mar", ".nemo", ".llamafile", ".dill",
+    }
+)
+
+# Formats that exclude every other reading of the same bytes once recognised.
+_EXCLUSIVE = ("npy", "safetensors", "gguf", "hdf5", "7z", "compressed", "onnx", "tf-savedmodel",
+              "keras-metadata")
+
+
+class Engine:
+    def __init__(self, *, policy: ScanPolicy, limits: ScanLimits) -> None:
+        self.policy = policy
+        self.limits = limits
+        self.scanners: tuple[FormatScanner, ...] = (
+            NumpyScanner(),
+            SafetensorsScanner(),
+            GgufScanner(),
+            KerasH5Scanner(),
+            SevenZipScanner(),
+            CompressedScanner(),
+            OnnxScanner(),
+            SavedModelScanner(),
+            KerasMetadataScanner(),
+            ZipScanner(),
+            TarScanner(),
+            PickleScanner(),
+            JsonScanner(),
+        )
+
+    def context(self, display_path: str) -> ScanContext:
+        return ScanContext(path=display_path, policy=self.policy, limits=self.limits)
+
+    @staticmethod
+    def is_zip_tail(inp: Input) -> bool:
+        return find_eocd(inp) is not None
+
+    @staticmethod
+    def sniffs_as_pickle(inp: Input) -> bool:
+        return looks_like_pickle(inp.head(64), inp)
+
+    def recognise(self, inp: Input) -> list[FormatScanner]:
+        head = inp.head(64)
+        matched: list[FormatScanner] = []
+        for scanner in self.scanners:
+            if scanner.name == "json" and matched:
+                continue
+            if scanner.sniff(head, inp):
+                if scanner.name in _EXCLUSIVE:
+                    return [scanner]
+                matched.append(scanner)
+        return matched
+
+    def scan_input(self, inp: Input, ctx: ScanContext, member: str | None, depth: int, *, expected_model: bool) -> None:
+        """Scan one input (a file or a member) and everything inside it."""
+        name = member.rsplit("!", 1)[-1] if member else ctx.path
+        expected = expected_model or PurePosixPath(name.replace("\\", "/")).suffix.lower() in MODEL_SUFFIXES
+        if depth > self.limits.max_archive_depth:
+            ctx.add(
+                "PW-SCAN-203",
+                member=member,
+                message=f"containers nest deeper than {self.limits.max_archive_depth} levels; not opened",
+                evidence={"limit": "max_archive_depth"},
+            )
+            return
+        try:
+            ctx.check_time()
+            if inp.size == 0:
+                if expected:
+                    ctx.add("PW-SCAN-202", member=member, message="file is empty where a model was expected")
+                return
+            matched = self.recognise(inp)
+        except LimitHit as exc:
+            self._limit(ctx, member, exc)
+            return
+        except (OSError, FormatError) as exc:
+            ctx.add("PW-SCAN-208", member=member, message=f"cannot be read: {exc}")
+            return
+        if not matched:
+            if expected:
+                ctx.add(
+                    "PW-SCAN-201",
+                    member=member,
+                    message="content matches no model format pipewarden knows, so it cannot be checked",
+                    evidence={"head": inp.head(16).hex()},
+                )
+            else:
+                ctx.add("PW-SCAN-209", member=member, message="not a model format; nothing a loader runs")
+            return
+        for scanner in matched:
+            self._run(scanner, inp, ctx, member, depth)
+
+    def _limit(self, ctx: ScanContext, member: str | None, exc: LimitHit) -> None:
+        ctx.add(
+            "PW-SCAN-203",
+            member=member,
+            message=f"{exc}; the rest was not checked",
+            evidence={"limit": exc.limit},
+        )
+
+    def _run(self, scanner: FormatScanner, inp: Input, ctx: ScanContext, member: str | None, depth: int) -> None:
+        try:
+            scanner.scan(inp, ctx, member, self, depth)
+        except FormatError as exc:
+            ctx.add(
+                "PW-SCAN-202",
+                member=member,
+                offset=exc.offset,
+                message=f"{scanner.name}: {exc}",
+                evidence={"format": scanner.name},
+            )
+        except LimitHit as exc:
+            self._limit(ctx, member, exc)
+        except (RecursionError, MemoryError) as exc:
+            self._limit(ctx, member, LimitHit("memory", f"{scanner.name}: {type(exc).__name__}"))
+        except OSError as exc:
+            ctx.add("PW-SCAN-208", member=member, message=f"{scanner.name}: read failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - fail closed: a reader bug must not pass a file
+            logger.debug("scanner %s failed on %s", scanner.name, ctx.path, exc_info=True)
+            ctx.add(
+                "PW-SCAN-202",
+                member=member,
+                message=f"{scanner.name}: the file could not be analysed ({type(exc).__name__}: {exc})",
+                evidence={"format": scanner.name, "error": type(exc).__name__},
+            )
+
+
+def iter_files(root: Path) -> list[Path]:
+    """Every regular file under `root`, sorted, without following symlinked folders."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for fname in sorted(filenames):
+            found.append(Path(dirpath) / fname)
+    return found

@@ -1,0 +1,40 @@
+"""JSON side files of model folders: tokenizer configs carry Jinja chat templates."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pipewarden.scan._formats._interface import FormatScanner
+from pipewarden.scan._formats._jinja import check_template
+
+if TYPE_CHECKING:
+    from pipewarden.scan._context import ScanContext
+    from pipewarden.scan._engine import Engine
+    from pipewarden.scan._input import Input
+
+
+class JsonScanner(FormatScanner):
+    name = "json"
+
+    def sniff(self, head: bytes, inp: Input) -> bool:
+        return head.lstrip()[:1] == b"{" and b'"' in head
+
+    def scan(self, inp: Input, ctx: ScanContext, member: str | None, engine: Engine, depth: int) -> None:
+        if inp.size > ctx.limits.max_header_bytes:
+            return
+        try:
+            doc: Any = json.loads(inp.read_all().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return  # not JSON after all: nothing a loader would run
+        if not isinstance(doc, dict):
+            return
+        ctx.formats.add("json")
+        template = doc.get("chat_template")
+        if isinstance(template, str):
+            check_template(template, ctx, member=member, offset=None, key="chat_template")
+        elif isinstance(template, list):
+            for item in template:
+                if isinstance(item, dict) and isinstance(item.get("template"), str):
+                    check_template(item["template"], ctx, member=member, offset=None,
+                                   key=f"chat_template[{item.get('name')!s}]")
