@@ -39,8 +39,9 @@ _MODEL: Schema = {1: "int", 7: _GRAPH, 8: _OPSET, 25: _FUNCTION}
 
 
 def looks_like_onnx(head: bytes) -> bool:
-    # ModelProto starts with ir_version (field 1, varint): 0x08 then 1..15.
-    return len(head) >= 4 and head[0] == 0x08 and 1 <= head[1] <= 15 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42)
+    # ModelProto starts with ir_version (field 1, varint): 0x08 then 3..15 (IR
+    # versions 1 and 2 predate ONNX 1.0). A SavedModel starts 0x08 0x01.
+    return len(head) >= 4 and head[0] == 0x08 and 3 <= head[1] <= 15 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42)
 
 
 def _escapes(location: str) -> bool:

@@ -82,7 +82,7 @@ def scan_pickle_stream(
                 )
                 return results, inp.size
         else:
-            if not src.at_end():
+            if max_pickles is None and not src.at_end():
                 ctx.add(
                     "PW-SCAN-203",
                     member=member,

@@ -14,6 +14,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pipewarden.scan._formats._interface import FormatError
 from pipewarden.scan._input import Input
@@ -104,15 +105,15 @@ def read_zip(inp: Input, *, max_entries: int) -> ZipIndex:
     rec = inp.read_range(eocd, 22)
     _, disk, cd_disk, _, count, cd_size, cd_offset, _ = struct.unpack("<4sHHHHIIH", rec)
     eocd_for_size = eocd
-    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
-        loc = inp.read_range(eocd - 20, 20) if eocd >= 20 else b""
-        if len(loc) == 20 and loc[:4] == _EOCD64_LOC:
-            (eocd64,) = struct.unpack_from("<Q", loc, 8)
-            rec64 = inp.read_range(eocd64, 56)
-            if len(rec64) < 56 or rec64[:4] != _EOCD64:
-                raise FormatError(f"zip64 end record expected at byte {eocd64}", offset=eocd64)
-            count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
-            eocd_for_size = eocd - 20 - 56 if eocd - 76 >= 0 else eocd
+    loc = inp.read_range(eocd - 20, 20) if eocd >= 20 else b""
+    if len(loc) == 20 and loc[:4] == _EOCD64_LOC:
+        # Zip64: the real counts live in the zip64 end record, which sits just
+        # before its locator (APPNOTE 4.3.14-4.3.15).
+        eocd_for_size = eocd - 20 - 56
+        rec64 = inp.read_range(eocd_for_size, 56) if eocd_for_size >= 0 else b""
+        if len(rec64) < 56 or rec64[:4] != _EOCD64:
+            raise FormatError(f"zip64 end record expected at byte {eocd_for_size}", offset=eocd_for_size)
+        count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
     if count > max_entries:
         raise FormatError(f"archive lists {count} members, more than the limit of {max_entries}")
     # Data may precede the archive (self-extractors, pickle+zip polyglots): like
@@ -174,8 +175,9 @@ def inflate_chunks(inp: Input, entry: ZipEntry, *, chunk: int = 1 << 20) -> Iter
     """The decompressed bytes of a deflated, bzip2 or lzma member, in chunks."""
     import bz2
 
-    if entry.method == 8:
-        decomp: zlib._Decompress | bz2.BZ2Decompressor = zlib.decompressobj(-15)
+    deflate = entry.method == 8
+    if deflate:
+        decomp: Any = zlib.decompressobj(-15)
     elif entry.method == 12:
         decomp = bz2.BZ2Decompressor()
     else:
@@ -194,7 +196,7 @@ def inflate_chunks(inp: Input, entry: ZipEntry, *, chunk: int = 1 << 20) -> Iter
                 raise FormatError(f"{entry.name}: corrupt compressed data ({exc})") from exc
             if out:
                 yield out
-        if isinstance(decomp, zlib._Decompress):
+        if deflate:
             tail = decomp.flush()
             if tail:
                 yield tail

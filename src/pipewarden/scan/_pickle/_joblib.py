@@ -74,6 +74,12 @@ def read_joblib_array(emu: _Emulator, wrapper: Made) -> None:
             where,
         )
     itemsize, hasobject = facts
+    if emu.frame_end is not None:
+        if emu.src.tell() < emu.frame_end:
+            # joblib reads array bytes from the file, behind the unpickler's frame
+            # buffer: data placed inside a frame is read differently by each side.
+            raise _Malformed("joblib array data starts inside a pickle frame", where)
+        emu.frame_end = None
     if hasobject:
         inner = emulate(emu.src, emu.ctx, member=emu.member, joblib_arrays=False)
         if not inner.stopped:
