@@ -163,12 +163,13 @@ def _setstate_hijack() -> bytes:
 
 
 def _build_on_class() -> bytes:
-    # BUILD with slot state on a class: setattr(argparse.Namespace, '__repr__', os.system),
-    # rewriting a class other code uses.
-    state = P.NONE + P.EMPTY_DICT + binunicode("__repr__") + glob("os", "system") + P.SETITEM + P.TUPLE2
+    # BUILD with slot state on a *class*: setattr(argparse.Namespace, '__setstate__',
+    # os.system) rewrites a class other code uses; the next instance's BUILD calls it.
+    state = P.NONE + P.EMPTY_DICT + binunicode("__setstate__") + glob("os", "system") + P.SETITEM + P.TUPLE2
     return (
         proto(2) + glob("argparse", "Namespace") + state + P.BUILD + P.POP
-        + glob("argparse", "Namespace") + P.EMPTY_TUPLE + P.REDUCE + P.STOP
+        + glob("argparse", "Namespace") + P.EMPTY_TUPLE + P.REDUCE + binunicode(echo("buildclass")) + P.BUILD
+        + P.STOP
     )
 
 
@@ -210,12 +211,13 @@ def _proto0_text() -> bytes:
 
 
 def _weird_name() -> bytes:
-    # Module name with a trailing space and a dotted attribute path into os.
-    return proto(4) + stack_global("pickle", "os.system") + sbu(echo("weird")) + P.TUPLE1 + P.REDUCE + P.STOP
+    # A dotted attribute path into os through a module that imports it.
+    return proto(4) + stack_global("gettext", "os.system") + sbu(echo("weird")) + P.TUPLE1 + P.REDUCE + P.STOP
 
 
 def _runpy() -> bytes:
-    return proto(2) + call1(glob("runpy", "_run_code"), binunicode(f"print('{MARKER}-runpy')")) + P.EMPTY_DICT[:0] + P.STOP
+    code = binunicode(f"print('{MARKER}-runpy')")
+    return proto(2) + glob("runpy", "_run_code") + code + P.EMPTY_DICT + P.TUPLE2 + P.REDUCE + P.STOP
 
 
 # --- containers and formats ----------------------------------------------------------------
@@ -460,7 +462,7 @@ def malicious_cases() -> list[Case]:
              _stack_global_memo_names),
         _raw("computed-name", "model.pkl", "module name computed at load time by str()", _computed_name),
         _raw("dotted-name", "model.pkl", "protocol-4 dotted name logging.os.system", _dotted_name),
-        _raw("dotted-name-pickle", "model.pkl", "dotted name pickle.os.system", _weird_name),
+        _raw("dotted-name-pickle", "model.pkl", "dotted name gettext.os.system", _weird_name),
         _raw("fix-imports-builtin", "model.pkl", "__builtin__.eval renamed by fix_imports", _fix_imports),
         _raw("inst-opcode", "model.pkl", "INST opcode", _inst),
         _raw("obj-opcode", "model.pkl", "OBJ opcode", _obj),
@@ -478,7 +480,8 @@ def malicious_cases() -> list[Case]:
              "import copyreg,pickle,sys; copyreg.add_extension('os','system',0xf0); "
              "pickle.load(open(sys.argv[1],'rb'))"),
         _raw("frame-straddle", "model.pkl", "opcodes straddle a short FRAME", _frame_straddle),
-        _raw("frame-oversized", "model.pkl", "FRAME longer than the file", _frame_hidden),
+        _raw("frame-oversized", "model.joblib", "FRAME longer than the file (pure-Python unpickler reads it)",
+             _frame_hidden, LOAD_JOBLIB),
         _raw("second-pickle", "model.pkl", "benign pickle then malicious pickle", _second_pickle, LOAD_PICKLE_ALL),
         _raw("call-then-garbage", "model.pkl", "call, then malformed bytes", _after_malformed),
         _raw("truncated-after-call", "model.pkl", "call, then truncated stream", _truncated),
@@ -717,7 +720,7 @@ def benign_cases() -> list[Case]:
         _torch_case("torch-state-dict", "torch state dict (zip)", _torch_state_dict),
         _torch_case("torch-sequential", "whole nn.Sequential (zip)", _torch_sequential),
         _torch_case("torch-checkpoint", "checkpoint with optimizer state", _torch_checkpoint),
-        _torch_case("torch-legacy", "state dict in the legacy format", _torch_state_dict, legacy=True),
+        _torch_case("torch-legacy-state-dict", "state dict in the legacy format", _torch_state_dict, legacy=True),
         _sklearn_case("sklearn-pickle", use_joblib=False),
         _sklearn_case("sklearn-joblib", use_joblib=True),
         _sklearn_case("sklearn-joblib-zlib", use_joblib=True, compress=3),
