@@ -1,0 +1,222 @@
+"""Format readers: content-based recognition, and malformed input that fails closed."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from pipewarden.findings import Report, Severity
+from pipewarden.scan import ScanLimits, scan_bytes, scan_path
+from tests.scan._asm import system_call
+
+
+def rules(report: Report) -> set[str]:
+    return {f.rule_id for f in report.findings}
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_empty_file_named_directly_is_high(tmp_path: Path) -> None:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"")
+    report = scan_path(path)
+    assert rules(report) == {"PW-SCAN-202"}
+    assert report.exit_code(Severity.MEDIUM) == 1
+
+
+def test_unknown_content_named_directly_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"\x01\x02\x03 not a model")
+    assert rules(scan_path(path)) == {"PW-SCAN-201"}
+
+
+def test_unknown_content_in_a_folder_is_info_unless_named_like_a_model(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# hello\n")
+    (tmp_path / "weights.bin").write_bytes(b"\x01\x02\x03\x04")
+    report = scan_path(tmp_path)
+    by_member = {Path(f.location.path).name: f for f in report.findings}
+    assert by_member["README.md"].severity is Severity.INFO
+    assert by_member["weights.bin"].rule_id == "PW-SCAN-201"
+    assert report.targets == 2
+
+
+def test_missing_path_raises_input_error(tmp_path: Path) -> None:
+    from pipewarden.errors import ScanInputError
+
+    with pytest.raises(ScanInputError, match="no such file"):
+        scan_path(tmp_path / "absent.pkl")
+
+
+def test_broken_symlink_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "model.pkl").symlink_to(tmp_path / "gone.pkl")
+    assert rules(scan_path(tmp_path)) == {"PW-SCAN-208"}
+
+
+def test_truncated_zip_is_malformed() -> None:
+    data = _zip({"a/data.pkl": pickle.dumps(1)})
+    report = scan_bytes(data[: len(data) - 30])
+    assert report.max_severity is not None and report.max_severity >= Severity.HIGH
+
+
+def test_zip_bomb_member_is_stopped() -> None:
+    data = _zip({"big.bin": b"\x00" * (50 << 20)})
+    report = scan_bytes(data, limits=ScanLimits(max_compression_ratio=100))
+    assert "PW-SCAN-206" in rules(report)
+
+
+def test_decompressed_total_limit() -> None:
+    data = _zip({f"m{i}.pkl": pickle.dumps(list(range(5000))) for i in range(20)})
+    report = scan_bytes(data, limits=ScanLimits(max_decompressed_bytes=50_000))
+    assert "PW-SCAN-203" in rules(report)
+
+
+def test_archive_depth_limit() -> None:
+    data = system_call("deep")
+    for i in range(6):
+        data = _zip({f"layer{i}.zip" if i else "model.pkl": data})
+    report = scan_bytes(data, limits=ScanLimits(max_archive_depth=3))
+    assert "PW-SCAN-203" in rules(report)
+    assert "PW-SCAN-101" not in rules(report)
+    assert "PW-SCAN-101" in rules(scan_bytes(data))
+
+
+def test_member_names_nest_with_bang() -> None:
+    data = _zip({"outer/inner.zip": _zip({"m/model.pkl": system_call("x")})})
+    (finding,) = [f for f in scan_bytes(data).findings if f.rule_id == "PW-SCAN-101"]
+    assert finding.location.member == "outer/inner.zip!m/model.pkl"
+
+
+def test_tar_symlink_and_traversal() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("weights")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tar.addfile(link)
+        data = pickle.dumps(1)
+        info = tarfile.TarInfo("../escape.pkl")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    assert {"PW-SCAN-204", "PW-SCAN-210"} <= rules(scan_bytes(buf.getvalue()))
+
+
+def _safetensors(header: object, data: bytes = b"") -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def test_safetensors_valid_header_is_clean() -> None:
+    header = {"__metadata__": {"format": "pt"}, "w": {"dtype": "F16", "shape": [2, 2], "data_offsets": [0, 8]}}
+    assert scan_bytes(_safetensors(header, b"\0" * 8)).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("header", "data", "needle"),
+    [
+        ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8, "past the"),
+        ({"w": {"dtype": "Q7", "shape": [1], "data_offsets": [0, 1]}}, b"\0", "unknown dtype"),
+        ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "expected 12"),
+        ({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 64, "hidden data"),
+        ({"__metadata__": {"k": 1}}, b"", "strings to strings"),
+    ],
+    ids=["out-of-range", "dtype", "size", "hole", "metadata"],
+)
+def test_safetensors_header_problems(header: object, data: bytes, needle: str) -> None:
+    report = scan_bytes(_safetensors(header, data))
+    assert "PW-SCAN-307" in rules(report)
+    assert any(needle in f.message for f in report.findings)
+
+
+def test_safetensors_header_not_json_is_malformed() -> None:
+    bad = struct.pack("<Q", 12) + b"{not json}  " + b"\0"
+    assert rules(scan_bytes(bad)) == {"PW-SCAN-202"}
+
+
+def _npy(header: str, body: bytes) -> bytes:
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + body
+
+
+def test_npy_numeric_is_clean_and_truncation_is_caught() -> None:
+    good = _npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", b"\0" * 8)
+    assert scan_bytes(good).findings == ()
+    short = _npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", b"\0" * 8)
+    assert rules(scan_bytes(short)) == {"PW-SCAN-202"}
+
+
+def test_npy_header_is_never_evaluated() -> None:
+    evil = _npy("__import__('os').system('echo PWNED')", b"")
+    assert rules(scan_bytes(evil)) == {"PW-SCAN-202"}
+
+
+def test_gguf_truncated_and_bad_version() -> None:
+    assert rules(scan_bytes(b"GGUF" + struct.pack("<I", 99) + b"\0" * 16)) == {"PW-SCAN-202"}
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, 5) + struct.pack("<Q", 1000) + b"abc"
+    assert rules(scan_bytes(header)) == {"PW-SCAN-202"}
+
+
+def test_gguf_template_that_does_not_parse_is_high() -> None:
+    from tests.scan.corpus import _gguf
+
+    report = scan_bytes(_gguf("{% for x in %}"))
+    assert rules(report) == {"PW-SCAN-309"}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ x.__class__ }}",
+        "{{ x['__globals__'] }}",
+        "{{ x|attr('__subclasses__') }}",
+        "{{ x|attr(name) }}",
+        "{{ lipsum }}",
+        "{% import 'other' as o %}",
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    ],
+)
+def test_template_escapes_are_flagged(template: str) -> None:
+    from tests.scan.corpus import _gguf
+
+    assert rules(scan_bytes(_gguf(template))) == {"PW-SCAN-308"}
+
+
+def test_compressed_stream_of_non_pickle_is_scanned_by_content() -> None:
+    inner = _zip({"m/model.pkl": system_call("gz")})
+    assert "PW-SCAN-101" in rules(scan_bytes(zlib.compress(inner)))
+
+
+def test_corrupt_compressed_stream_is_malformed() -> None:
+    data = zlib.compress(pickle.dumps(list(range(1000))))
+    report = scan_bytes(data[:20] + b"\xff" * 20 + data[40:])
+    assert report.max_severity is not None and report.max_severity >= Severity.HIGH
+
+
+def test_onnx_inside_folder_is_clean_and_absolute_external_data_is_flagged() -> None:
+    from tests.scan.corpus import _onnx_model
+
+    assert scan_bytes(_onnx_model(location="weights/w.bin")).findings == ()
+    assert rules(scan_bytes(_onnx_model(location="/etc/shadow"))) == {"PW-SCAN-305"}
+
+
+def test_torchscript_code_calling_custom_ops_is_flagged() -> None:
+    code = b"def forward(self, x):\n    return ops.evil_ns.run(x)\n"
+    data = _zip(
+        {"m/data.pkl": pickle.dumps({}, protocol=2), "m/constants.pkl": pickle.dumps((), protocol=2),
+         "m/code/__torch__.py": code},
+        zipfile.ZIP_STORED,
+    )
+    assert rules(scan_bytes(data)) == {"PW-SCAN-310"}
