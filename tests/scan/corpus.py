@@ -285,10 +285,11 @@ def _legacy_tar(slug: str) -> bytes:
 
 
 def _zip_of(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip with fixed timestamps, so the same members give the same bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", method) as z:
         for name, data in members.items():
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=method)
     return buf.getvalue()
 
 

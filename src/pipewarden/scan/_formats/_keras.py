@@ -73,6 +73,7 @@ def check_keras_config(config: Any, ctx: ScanContext, member: str | None, *, pat
                     "or called",
                     evidence={"layer": label, "function": str(code)[:200]},
                 )
+                continue  # its function is the code just reported
             elif class_name == "TFOpLambda":
                 fn = inner.get("function") if isinstance(inner, dict) else None
                 ctx.add(
