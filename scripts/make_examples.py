@@ -57,8 +57,11 @@ anyway: scan them.
 def _npy(values: list[float]) -> bytes:
     header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({len(values)},), }}"
     header += " " * (63 - (10 + len(header)) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + struct.pack(
-        f"<{len(values)}d", *values
+    return (
+        b"\x93NUMPY\x01\x00"
+        + struct.pack("<H", len(header))
+        + header.encode()
+        + struct.pack(f"<{len(values)}d", *values)
     )
 
 
@@ -75,13 +78,26 @@ def _safetensors() -> bytes:
 
 def _keras_lambda() -> bytes:
     layer = {
-        "module": "keras.layers", "class_name": "Lambda", "registered_name": None,
-        "config": {"name": "evil", "function": {"class_name": "__lambda__",
-                   "config": {"code": "lambda x: __import__('os').system('echo PWNED-keras')"}}},
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "registered_name": None,
+        "config": {
+            "name": "evil",
+            "function": {
+                "class_name": "__lambda__",
+                "config": {"code": "lambda x: __import__('os').system('echo PWNED-keras')"},
+            },
+        },
     }
-    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-              "config": {"name": "model", "layers": [layer]}}
-    return _zip_of({"config.json": json.dumps(config).encode(), "metadata.json": b'{"keras_version": "3.6.0"}'})
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {"name": "model", "layers": [layer]},
+    }
+    return _zip_of(
+        {"config.json": json.dumps(config).encode(), "metadata.json": b'{"keras_version": "3.6.0"}'}
+    )
 
 
 FILES: dict[str, tuple[str, Callable[[], bytes]]] = {
@@ -91,14 +107,32 @@ FILES: dict[str, tuple[str, Callable[[], bytes]]] = {
     ),
     "benign/weights.npy": ("a numpy array of floats", lambda: _npy([0.5, -1.25, 2.0])),
     "benign/model.safetensors": ("a safetensors file", _safetensors),
-    "benign/tiny.gguf": ("a GGUF header with an ordinary chat template", lambda: _gguf(_ORDINARY_TEMPLATE)),
-    "malicious/os-system.pkl": ("os.system through GLOBAL and REDUCE", lambda: system_call("example")),
-    "malicious/memo-indirection.pkl": ("os.system stored in the memo and called later", _memo_indirection),
-    "malicious/model.joblib": ("a zlib-compressed joblib-style pickle", lambda: zlib.compress(system_call("joblib"))),
+    "benign/tiny.gguf": (
+        "a GGUF header with an ordinary chat template",
+        lambda: _gguf(_ORDINARY_TEMPLATE),
+    ),
+    "malicious/os-system.pkl": (
+        "os.system through GLOBAL and REDUCE",
+        lambda: system_call("example"),
+    ),
+    "malicious/memo-indirection.pkl": (
+        "os.system stored in the memo and called later",
+        _memo_indirection,
+    ),
+    "malicious/model.joblib": (
+        "a zlib-compressed joblib-style pickle",
+        lambda: zlib.compress(system_call("joblib")),
+    ),
     "malicious/polyglot.bin": ("a malicious pickle with a zip appended", _polyglot),
-    "malicious/object-array.npy": ("a numpy object array whose pickle calls os.system", _npy_object),
+    "malicious/object-array.npy": (
+        "a numpy object array whose pickle calls os.system",
+        _npy_object,
+    ),
     "malicious/lambda.keras": ("a Keras 3 model with a Lambda layer", _keras_lambda),
-    "malicious/chat-template.gguf": ("a GGUF chat template that reaches __subclasses__", lambda: _gguf(_SSTI)),
+    "malicious/chat-template.gguf": (
+        "a GGUF chat template that reaches __subclasses__",
+        lambda: _gguf(_SSTI),
+    ),
 }
 
 

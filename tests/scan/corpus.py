@@ -38,9 +38,7 @@ from tests.scan._asm import (
 P = pickle
 
 LOAD_PICKLE = "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))"
-LOAD_PICKLE_ALL = (
-    "import pickle,sys\nf=open(sys.argv[1],'rb')\nwhile True:\n    try: pickle.load(f)\n    except EOFError: break"
-)
+LOAD_PICKLE_ALL = "import pickle,sys\nf=open(sys.argv[1],'rb')\nwhile True:\n    try: pickle.load(f)\n    except EOFError: break"
 LOAD_TORCH = "import torch,sys; torch.load(sys.argv[1], weights_only=False)"
 LOAD_JOBLIB = "import joblib,sys; joblib.load(sys.argv[1])"
 LOAD_NUMPY = "import numpy,sys; numpy.load(sys.argv[1], allow_pickle=True)"
@@ -63,7 +61,9 @@ def _write(dest: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def _raw(name: str, filename: str, technique: str, data: Callable[[], bytes], load: str = LOAD_PICKLE) -> Case:
+def _raw(
+    name: str, filename: str, technique: str, data: Callable[[], bytes], load: str = LOAD_PICKLE
+) -> Case:
     return Case(name, technique, True, lambda d: _write(d, filename, data()), load)
 
 
@@ -74,31 +74,66 @@ def _memo_indirection() -> bytes:
     # GLOBAL stored in the memo, popped, and fetched back much later: scanners
     # that only look at neighbouring opcodes miss the call.
     return (
-        proto(2) + glob("os", "system") + P.BINPUT + b"\x05" + P.POP
-        + P.EMPTY_DICT + P.POP + P.BINGET + b"\x05" + binunicode(echo("memo")) + P.TUPLE1 + P.REDUCE + P.STOP
+        proto(2)
+        + glob("os", "system")
+        + P.BINPUT
+        + b"\x05"
+        + P.POP
+        + P.EMPTY_DICT
+        + P.POP
+        + P.BINGET
+        + b"\x05"
+        + binunicode(echo("memo"))
+        + P.TUPLE1
+        + P.REDUCE
+        + P.STOP
     )
 
 
 def _stack_global_memo_names() -> bytes:
     # Protocol 4 STACK_GLOBAL whose module and name strings come out of the memo.
     return (
-        proto(4) + sbu("os") + P.MEMOIZE + sbu("system") + P.MEMOIZE + P.POP + P.POP
-        + P.BINGET + b"\x00" + P.BINGET + b"\x01" + P.STACK_GLOBAL
-        + sbu(echo("stackglobal-memo")) + P.TUPLE1 + P.REDUCE + P.STOP
+        proto(4)
+        + sbu("os")
+        + P.MEMOIZE
+        + sbu("system")
+        + P.MEMOIZE
+        + P.POP
+        + P.POP
+        + P.BINGET
+        + b"\x00"
+        + P.BINGET
+        + b"\x01"
+        + P.STACK_GLOBAL
+        + sbu(echo("stackglobal-memo"))
+        + P.TUPLE1
+        + P.REDUCE
+        + P.STOP
     )
 
 
 def _computed_name() -> bytes:
     # Module name produced at load time by an allowlisted call: str('os').
     return (
-        proto(4) + stack_global("builtins", "str") + sbu("os") + P.TUPLE1 + P.REDUCE
-        + sbu("system") + P.STACK_GLOBAL + sbu(echo("computed")) + P.TUPLE1 + P.REDUCE + P.STOP
+        proto(4)
+        + stack_global("builtins", "str")
+        + sbu("os")
+        + P.TUPLE1
+        + P.REDUCE
+        + sbu("system")
+        + P.STACK_GLOBAL
+        + sbu(echo("computed"))
+        + P.TUPLE1
+        + P.REDUCE
+        + P.STOP
     )
 
 
 def _dotted_name() -> bytes:
     # Protocol 4 find_class resolves dotted names: logging.os.system is os.system.
-    return proto(4) + stack_global("logging", "os.system") + sbu(echo("dotted")) + P.TUPLE1 + P.REDUCE + P.STOP
+    return (
+        proto(4) + stack_global("logging", "os.system") + sbu(echo("dotted")) + P.TUPLE1 + P.REDUCE + P.STOP
+    )
 
 
 def _fix_imports() -> bytes:
@@ -121,15 +156,30 @@ def _newobj_partial() -> bytes:
     # NEWOBJ builds functools.partial(os.system, cmd); REDUCE then calls the
     # *result*, a callable the file never names.
     return (
-        proto(2) + glob("functools", "partial") + glob("os", "system") + binunicode(echo("newobj"))
-        + P.TUPLE2 + P.NEWOBJ + P.EMPTY_TUPLE + P.REDUCE + P.STOP
+        proto(2)
+        + glob("functools", "partial")
+        + glob("os", "system")
+        + binunicode(echo("newobj"))
+        + P.TUPLE2
+        + P.NEWOBJ
+        + P.EMPTY_TUPLE
+        + P.REDUCE
+        + P.STOP
     )
 
 
 def _newobj_ex() -> bytes:
     return (
-        proto(4) + stack_global("functools", "partial") + stack_global("os", "system")
-        + sbu(echo("newobjex")) + P.TUPLE2 + P.EMPTY_DICT + P.NEWOBJ_EX + P.EMPTY_TUPLE + P.REDUCE + P.STOP
+        proto(4)
+        + stack_global("functools", "partial")
+        + stack_global("os", "system")
+        + sbu(echo("newobjex"))
+        + P.TUPLE2
+        + P.EMPTY_DICT
+        + P.NEWOBJ_EX
+        + P.EMPTY_TUPLE
+        + P.REDUCE
+        + P.STOP
     )
 
 
@@ -152,7 +202,15 @@ def _getattr_chain() -> bytes:
 def _unknown_gadget() -> bytes:
     # A gadget missing from typical denylists: a stdlib helper that execs a string.
     code = f"print('{MARKER}-gadget')"
-    return proto(4) + stack_global("numpy.testing._private.utils", "runstring") + sbu(code) + P.EMPTY_DICT + P.TUPLE2 + P.REDUCE + P.STOP
+    return (
+        proto(4)
+        + stack_global("numpy.testing._private.utils", "runstring")
+        + sbu(code)
+        + P.EMPTY_DICT
+        + P.TUPLE2
+        + P.REDUCE
+        + P.STOP
+    )
 
 
 def _setstate_hijack() -> bytes:
@@ -167,8 +225,16 @@ def _build_on_class() -> bytes:
     # os.system) rewrites a class other code uses; the next instance's BUILD calls it.
     state = P.NONE + P.EMPTY_DICT + binunicode("__setstate__") + glob("os", "system") + P.SETITEM + P.TUPLE2
     return (
-        proto(2) + glob("argparse", "Namespace") + state + P.BUILD + P.POP
-        + glob("argparse", "Namespace") + P.EMPTY_TUPLE + P.REDUCE + binunicode(echo("buildclass")) + P.BUILD
+        proto(2)
+        + glob("argparse", "Namespace")
+        + state
+        + P.BUILD
+        + P.POP
+        + glob("argparse", "Namespace")
+        + P.EMPTY_TUPLE
+        + P.REDUCE
+        + binunicode(echo("buildclass"))
+        + P.BUILD
         + P.STOP
     )
 
@@ -223,7 +289,9 @@ def _runpy() -> bytes:
 # --- containers and formats ----------------------------------------------------------------
 
 
-def _torch_zip(data_pkl: bytes, *, top: str = "archive", bad_crc: bool = False, local_name: str | None = None) -> bytes:
+def _torch_zip(
+    data_pkl: bytes, *, top: str = "archive", bad_crc: bool = False, local_name: str | None = None
+) -> bytes:
     """A torch-style zip: data.pkl, version and byteorder records, stored uncompressed."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
@@ -350,8 +418,11 @@ def _keras_h5(lambda_nested: bool) -> Callable[[Path], Path]:
 
         lam = {
             "class_name": "Lambda",
-            "config": {"name": "evil", "function": ["YmFzZTY0IG1hcnNoYWwgY29kZQ==", None, None],
-                       "function_type": "lambda"},
+            "config": {
+                "name": "evil",
+                "function": ["YmFzZTY0IG1hcnNoYWwgY29kZQ==", None, None],
+                "function_type": "lambda",
+            },
         }
         dense = {"class_name": "Dense", "config": {"name": "d", "units": 1}}
         inner = {"class_name": "Sequential", "config": {"name": "inner", "layers": [dense, lam]}}
@@ -370,16 +441,40 @@ def _keras_h5(lambda_nested: bool) -> Callable[[Path], Path]:
 def _keras_v3(custom: bool) -> Callable[[Path], Path]:
     def build(dest: Path) -> Path:
         if custom:
-            layer = {"module": "os", "class_name": "system", "config": {"name": "x"}, "registered_name": None}
+            layer = {
+                "module": "os",
+                "class_name": "system",
+                "config": {"name": "x"},
+                "registered_name": None,
+            }
         else:
-            layer = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
-                     "config": {"name": "evil", "function": {"class_name": "__lambda__",
-                                "config": {"code": "lambda x: __import__('os').system('echo PWNED')"}}}}
-        config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-                  "config": {"name": "m", "layers": [layer]}}
+            layer = {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "registered_name": None,
+                "config": {
+                    "name": "evil",
+                    "function": {
+                        "class_name": "__lambda__",
+                        "config": {"code": "lambda x: __import__('os').system('echo PWNED')"},
+                    },
+                },
+            }
+        config = {
+            "module": "keras",
+            "class_name": "Sequential",
+            "registered_name": None,
+            "config": {"name": "m", "layers": [layer]},
+        }
         path = dest / "model.keras"
-        path.write_bytes(_zip_of({"config.json": json.dumps(config).encode(),
-                                  "metadata.json": b'{"keras_version": "3.6.0"}'}))
+        path.write_bytes(
+            _zip_of(
+                {
+                    "config.json": json.dumps(config).encode(),
+                    "metadata.json": b'{"keras_version": "3.6.0"}',
+                }
+            )
+        )
         return path
 
     return build
@@ -424,10 +519,7 @@ def _onnx_model(*, location: str | None = None, domain: str = "") -> bytes:
     return _pb(1, 8) + _pb(2, b"pipewarden-corpus") + _pb(7, graph) + opset
 
 
-_SSTI = (
-    "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    "{{ ().__class__.__base__.__subclasses__() }}"
-)
+_SSTI = "{% for m in messages %}{{ m['content'] }}{% endfor %}{{ ().__class__.__base__.__subclasses__() }}"
 
 
 def _gguf(template: str) -> bytes:
@@ -443,8 +535,10 @@ def _gguf(template: str) -> bytes:
 
 
 def _safetensors_overlap() -> bytes:
-    header = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-              "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+    header = {
+        "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+    }
     raw = json.dumps(header).encode()
     return struct.pack("<Q", len(raw)) + raw + b"\0" * 12
 
@@ -453,91 +547,275 @@ def malicious_cases() -> list[Case]:
     """One case per technique; each must be flagged (exit 1 at the default threshold)."""
     cases = [
         _raw("reduce-os-system-p0", "model.pkl", "GLOBAL+REDUCE, protocol 0", _proto0_text),
-        _raw("reduce-os-system-p2", "model.pkl", "GLOBAL+REDUCE, protocol 2", lambda: system_call("p2")),
-        _raw("reduce-os-system-p4", "model.pkl", "STACK_GLOBAL+REDUCE, protocol 4",
-             lambda: proto(4) + call1(stack_global("os", "system"), sbu(echo("p4"))) + P.STOP),
-        _raw("reduce-os-system-p5", "model.pkl", "protocol 5 with framing",
-             lambda: proto(5) + frame(call1(stack_global("os", "system"), sbu(echo("p5"))) + P.STOP)),
-        _raw("memo-indirection", "model.pkl", "global stored in the memo and called later", _memo_indirection),
-        _raw("stack-global-memo-names", "model.pkl", "STACK_GLOBAL names fetched from the memo",
-             _stack_global_memo_names),
-        _raw("computed-name", "model.pkl", "module name computed at load time by str()", _computed_name),
+        _raw(
+            "reduce-os-system-p2",
+            "model.pkl",
+            "GLOBAL+REDUCE, protocol 2",
+            lambda: system_call("p2"),
+        ),
+        _raw(
+            "reduce-os-system-p4",
+            "model.pkl",
+            "STACK_GLOBAL+REDUCE, protocol 4",
+            lambda: proto(4) + call1(stack_global("os", "system"), sbu(echo("p4"))) + P.STOP,
+        ),
+        _raw(
+            "reduce-os-system-p5",
+            "model.pkl",
+            "protocol 5 with framing",
+            lambda: proto(5) + frame(call1(stack_global("os", "system"), sbu(echo("p5"))) + P.STOP),
+        ),
+        _raw(
+            "memo-indirection",
+            "model.pkl",
+            "global stored in the memo and called later",
+            _memo_indirection,
+        ),
+        _raw(
+            "stack-global-memo-names",
+            "model.pkl",
+            "STACK_GLOBAL names fetched from the memo",
+            _stack_global_memo_names,
+        ),
+        _raw(
+            "computed-name",
+            "model.pkl",
+            "module name computed at load time by str()",
+            _computed_name,
+        ),
         _raw("dotted-name", "model.pkl", "protocol-4 dotted name logging.os.system", _dotted_name),
         _raw("dotted-name-pickle", "model.pkl", "dotted name gettext.os.system", _weird_name),
-        _raw("fix-imports-builtin", "model.pkl", "__builtin__.eval renamed by fix_imports", _fix_imports),
+        _raw(
+            "fix-imports-builtin",
+            "model.pkl",
+            "__builtin__.eval renamed by fix_imports",
+            _fix_imports,
+        ),
         _raw("inst-opcode", "model.pkl", "INST opcode", _inst),
         _raw("obj-opcode", "model.pkl", "OBJ opcode", _obj),
-        _raw("newobj-partial", "model.pkl", "NEWOBJ functools.partial, then call of the result", _newobj_partial),
+        _raw(
+            "newobj-partial",
+            "model.pkl",
+            "NEWOBJ functools.partial, then call of the result",
+            _newobj_partial,
+        ),
         _raw("newobj-ex-partial", "model.pkl", "NEWOBJ_EX functools.partial", _newobj_ex),
         _raw("exec-builtin", "model.pkl", "builtins.exec", _eval_builtin),
         _raw("subprocess", "model.pkl", "subprocess.check_call", _subprocess),
-        _raw("getattr-import-chain", "model.pkl", "getattr(__import__('os'), 'system')", _getattr_chain),
-        _raw("unlisted-gadget", "model.pkl", "exec gadget absent from denylists (numpy runstring)",
-             _unknown_gadget),
+        _raw(
+            "getattr-import-chain",
+            "model.pkl",
+            "getattr(__import__('os'), 'system')",
+            _getattr_chain,
+        ),
+        _raw(
+            "unlisted-gadget",
+            "model.pkl",
+            "exec gadget absent from denylists (numpy runstring)",
+            _unknown_gadget,
+        ),
         _raw("runpy-run-code", "model.pkl", "runpy._run_code", _runpy),
-        _raw("setstate-hijack", "model.pkl", "BUILD installs __setstate__ = os.system", _setstate_hijack),
+        _raw(
+            "setstate-hijack",
+            "model.pkl",
+            "BUILD installs __setstate__ = os.system",
+            _setstate_hijack,
+        ),
         _raw("build-on-class", "model.pkl", "BUILD rewrites a class attribute", _build_on_class),
-        Case("ext-code", "EXT1 extension code", True, lambda d: _write(d, "model.pkl", _ext_code()),
-             "import copyreg,pickle,sys; copyreg.add_extension('os','system',0xf0); "
-             "pickle.load(open(sys.argv[1],'rb'))"),
+        Case(
+            "ext-code",
+            "EXT1 extension code",
+            True,
+            lambda d: _write(d, "model.pkl", _ext_code()),
+            "import copyreg,pickle,sys; copyreg.add_extension('os','system',0xf0); "
+            "pickle.load(open(sys.argv[1],'rb'))",
+        ),
         _raw("frame-straddle", "model.pkl", "opcodes straddle a short FRAME", _frame_straddle),
-        _raw("frame-oversized", "model.joblib", "FRAME longer than the file (pure-Python unpickler reads it)",
-             _frame_hidden, LOAD_JOBLIB),
-        _raw("second-pickle", "model.pkl", "benign pickle then malicious pickle", _second_pickle, LOAD_PICKLE_ALL),
+        _raw(
+            "frame-oversized",
+            "model.joblib",
+            "FRAME longer than the file (pure-Python unpickler reads it)",
+            _frame_hidden,
+            LOAD_JOBLIB,
+        ),
+        _raw(
+            "second-pickle",
+            "model.pkl",
+            "benign pickle then malicious pickle",
+            _second_pickle,
+            LOAD_PICKLE_ALL,
+        ),
         _raw("call-then-garbage", "model.pkl", "call, then malformed bytes", _after_malformed),
         _raw("truncated-after-call", "model.pkl", "call, then truncated stream", _truncated),
         _raw("pickle-zip-polyglot", "model.bin", "pickle with a zip appended", _polyglot),
-        _raw("no-extension", "weights", "pickle named without an extension",
-             lambda: system_call("noext")),
-        _raw("misleading-extension", "model.safetensors", "pickle named .safetensors",
-             lambda: system_call("misnamed")),
-        Case("torch-zip", "data.pkl in a torch zip", True,
-             lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchzip"))), LOAD_TORCH, ("torch",)),
-        Case("torch-zip-odd-folder", "torch zip with an unusual top-level folder", True,
-             lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchfolder"), top="x9")), LOAD_TORCH,
-             ("torch",)),
-        Case("torch-zip-bad-crc", "torch zip with a wrong CRC (zipfile refuses, torch loads)", True,
-             lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchcrc"), bad_crc=True)), LOAD_TORCH,
-             ("torch",)),
-        Case("torch-zip-local-name", "local header names another file than the directory", True,
-             lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchname"), local_name="archive/data.pkX")),
-             LOAD_TORCH, ("torch",)),
-        Case("torch-legacy", "legacy torch.save stream", True,
-             lambda d: _write(d, "model.pt", _legacy_torch("legacy")), LOAD_TORCH, ("torch",)),
-        Case("torch-legacy-tar", "legacy torch tar format", True,
-             lambda d: _write(d, "model.tar", _legacy_tar("tar")), LOAD_TORCH, ("torch",)),
-        _raw("joblib-plain", "model.joblib", "joblib (uncompressed)", lambda: system_call("joblib"), LOAD_JOBLIB),
+        _raw(
+            "no-extension",
+            "weights",
+            "pickle named without an extension",
+            lambda: system_call("noext"),
+        ),
+        _raw(
+            "misleading-extension",
+            "model.safetensors",
+            "pickle named .safetensors",
+            lambda: system_call("misnamed"),
+        ),
+        Case(
+            "torch-zip",
+            "data.pkl in a torch zip",
+            True,
+            lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchzip"))),
+            LOAD_TORCH,
+            ("torch",),
+        ),
+        Case(
+            "torch-zip-odd-folder",
+            "torch zip with an unusual top-level folder",
+            True,
+            lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchfolder"), top="x9")),
+            LOAD_TORCH,
+            ("torch",),
+        ),
+        Case(
+            "torch-zip-bad-crc",
+            "torch zip with a wrong CRC (zipfile refuses, torch loads)",
+            True,
+            lambda d: _write(d, "model.pt", _torch_zip(_torch_payload("torchcrc"), bad_crc=True)),
+            LOAD_TORCH,
+            ("torch",),
+        ),
+        Case(
+            "torch-zip-local-name",
+            "local header names another file than the directory",
+            True,
+            lambda d: _write(
+                d,
+                "model.pt",
+                _torch_zip(_torch_payload("torchname"), local_name="archive/data.pkX"),
+            ),
+            LOAD_TORCH,
+            ("torch",),
+        ),
+        Case(
+            "torch-legacy",
+            "legacy torch.save stream",
+            True,
+            lambda d: _write(d, "model.pt", _legacy_torch("legacy")),
+            LOAD_TORCH,
+            ("torch",),
+        ),
+        Case(
+            "torch-legacy-tar",
+            "legacy torch tar format",
+            True,
+            lambda d: _write(d, "model.tar", _legacy_tar("tar")),
+            LOAD_TORCH,
+            ("torch",),
+        ),
+        _raw(
+            "joblib-plain",
+            "model.joblib",
+            "joblib (uncompressed)",
+            lambda: system_call("joblib"),
+            LOAD_JOBLIB,
+        ),
         *[
-            _raw(f"joblib-{kind}", f"model.joblib.{kind}", f"joblib compressed with {kind}",
-                 _joblib_compressed(kind), LOAD_JOBLIB)
+            _raw(
+                f"joblib-{kind}",
+                f"model.joblib.{kind}",
+                f"joblib compressed with {kind}",
+                _joblib_compressed(kind),
+                LOAD_JOBLIB,
+            )
             for kind in ("zlib", "gzip", "bz2", "xz", "lzma", "lz4")
         ],
-        Case("npy-object-array", "numpy object array", True, lambda d: _write(d, "array.npy", _npy_object()),
-             LOAD_NUMPY),
-        Case("npz-object-array", "npz holding an object array", True,
-             lambda d: _write(d, "arrays.npz", _zip_of({"a.npy": _npy_object()})), LOAD_NPZ),
-        Case("nested-zip", "pickle in a zip in a zip", True,
-             lambda d: _write(d, "bundle.zip", _zip_of({"inner.zip": _zip_of({"m/model.pkl": system_call("nested")})}))),
+        Case(
+            "npy-object-array",
+            "numpy object array",
+            True,
+            lambda d: _write(d, "array.npy", _npy_object()),
+            LOAD_NUMPY,
+        ),
+        Case(
+            "npz-object-array",
+            "npz holding an object array",
+            True,
+            lambda d: _write(d, "arrays.npz", _zip_of({"a.npy": _npy_object()})),
+            LOAD_NPZ,
+        ),
+        Case(
+            "nested-zip",
+            "pickle in a zip in a zip",
+            True,
+            lambda d: _write(
+                d,
+                "bundle.zip",
+                _zip_of({"inner.zip": _zip_of({"m/model.pkl": system_call("nested")})}),
+            ),
+        ),
         Case("tar-gz", "pickle in a .tar.gz", True, lambda d: _write(d, "bundle.tar.gz", _tar_gz())),
         Case("seven-zip", "pickle in a 7z archive", True, _seven_zip, None, ("py7zr",)),
-        Case("keras-h5-lambda", "Keras .h5 with a Lambda layer", True, _keras_h5(False), None, ("h5py",)),
-        Case("keras-h5-nested-lambda", "Lambda inside a nested model", True, _keras_h5(True), None, ("h5py",)),
+        Case(
+            "keras-h5-lambda",
+            "Keras .h5 with a Lambda layer",
+            True,
+            _keras_h5(False),
+            None,
+            ("h5py",),
+        ),
+        Case(
+            "keras-h5-nested-lambda",
+            "Lambda inside a nested model",
+            True,
+            _keras_h5(True),
+            None,
+            ("h5py",),
+        ),
         Case("keras-v3-lambda", ".keras with a Lambda layer", True, _keras_v3(False)),
         Case("keras-v3-custom-module", ".keras naming a class in module os", True, _keras_v3(True)),
         Case("savedmodel-readfile", "SavedModel with a ReadFile op", True, _saved_model("ReadFile")),
-        Case("savedmodel-pyfunc", "SavedModel with an EagerPyFunc op", True, _saved_model("EagerPyFunc")),
-        Case("onnx-external-traversal", "ONNX external data ../../etc/passwd", True,
-             lambda d: _write(d, "model.onnx", _onnx_model(location="../../../etc/passwd"))),
-        Case("onnx-custom-domain", "ONNX node in a custom operator domain", True,
-             lambda d: _write(d, "model.onnx", _onnx_model(domain="com.evil.ops"))),
-        Case("gguf-ssti", "GGUF chat template reaching __subclasses__", True,
-             lambda d: _write(d, "model.gguf", _gguf(_SSTI))),
-        Case("tokenizer-config-ssti", "tokenizer_config.json chat template SSTI", True,
-             lambda d: _write(d, "tokenizer_config.json", json.dumps({"chat_template": _SSTI}).encode())),
-        Case("safetensors-overlap", "safetensors header with overlapping tensors", True,
-             lambda d: _write(d, "model.safetensors", _safetensors_overlap())),
-        Case("zip-slip", "zip member escaping the folder", True,
-             lambda d: _write(d, "bundle.zip", _zip_of({"../../evil.pkl": pickle.dumps(1)}))),
+        Case(
+            "savedmodel-pyfunc",
+            "SavedModel with an EagerPyFunc op",
+            True,
+            _saved_model("EagerPyFunc"),
+        ),
+        Case(
+            "onnx-external-traversal",
+            "ONNX external data ../../etc/passwd",
+            True,
+            lambda d: _write(d, "model.onnx", _onnx_model(location="../../../etc/passwd")),
+        ),
+        Case(
+            "onnx-custom-domain",
+            "ONNX node in a custom operator domain",
+            True,
+            lambda d: _write(d, "model.onnx", _onnx_model(domain="com.evil.ops")),
+        ),
+        Case(
+            "gguf-ssti",
+            "GGUF chat template reaching __subclasses__",
+            True,
+            lambda d: _write(d, "model.gguf", _gguf(_SSTI)),
+        ),
+        Case(
+            "tokenizer-config-ssti",
+            "tokenizer_config.json chat template SSTI",
+            True,
+            lambda d: _write(d, "tokenizer_config.json", json.dumps({"chat_template": _SSTI}).encode()),
+        ),
+        Case(
+            "safetensors-overlap",
+            "safetensors header with overlapping tensors",
+            True,
+            lambda d: _write(d, "model.safetensors", _safetensors_overlap()),
+        ),
+        Case(
+            "zip-slip",
+            "zip member escaping the folder",
+            True,
+            lambda d: _write(d, "bundle.zip", _zip_of({"../../evil.pkl": pickle.dumps(1)})),
+        ),
     ]
     return cases
 
@@ -551,17 +829,32 @@ def _plain_data() -> object:
     import decimal
 
     return {
-        "dict": {"a": 1}, "set": {1, 2}, "frozenset": frozenset({3}), "datetime": datetime.datetime(2024, 1, 2, 3, 4),
-        "date": datetime.date(2024, 1, 2), "delta": datetime.timedelta(seconds=5), "decimal": decimal.Decimal("1.25"),
-        "od": collections.OrderedDict(a=1), "counter": collections.Counter("abca"),
-        "dd": collections.defaultdict(list, {"k": [1]}), "complex": 1 + 2j, "bytes": b"\x00\x01" * 40,
-        "bytearray": bytearray(b"xyz"), "tuple": (1, "two", 3.0, None, True), "big": 2**100, "neg": -5,
+        "dict": {"a": 1},
+        "set": {1, 2},
+        "frozenset": frozenset({3}),
+        "datetime": datetime.datetime(2024, 1, 2, 3, 4),
+        "date": datetime.date(2024, 1, 2),
+        "delta": datetime.timedelta(seconds=5),
+        "decimal": decimal.Decimal("1.25"),
+        "od": collections.OrderedDict(a=1),
+        "counter": collections.Counter("abca"),
+        "dd": collections.defaultdict(list, {"k": [1]}),
+        "complex": 1 + 2j,
+        "bytes": b"\x00\x01" * 40,
+        "bytearray": bytearray(b"xyz"),
+        "tuple": (1, "two", 3.0, None, True),
+        "big": 2**100,
+        "neg": -5,
     }
 
 
 def _benign_pickle(protocol: int) -> Case:
-    return Case(f"plain-data-p{protocol}", f"plain Python data, protocol {protocol}", False,
-                lambda d: _write(d, "data.pkl", pickle.dumps(_plain_data(), protocol=protocol)))
+    return Case(
+        f"plain-data-p{protocol}",
+        f"plain Python data, protocol {protocol}",
+        False,
+        lambda d: _write(d, "data.pkl", pickle.dumps(_plain_data(), protocol=protocol)),
+    )
 
 
 def _torch_case(name: str, what: str, make: Callable[[], object], legacy: bool = False) -> Case:
@@ -627,7 +920,9 @@ def _sklearn_case(name: str, *, use_joblib: bool, compress: int | str = 0) -> Ca
         path.write_bytes(pickle.dumps(model))
         return path
 
-    what = f"scikit-learn pipeline via {'joblib' if use_joblib else 'pickle'}" + (f", compress={compress}" if compress else "")
+    what = f"scikit-learn pipeline via {'joblib' if use_joblib else 'pickle'}" + (
+        f", compress={compress}" if compress else ""
+    )
     return Case(name, what, False, build, None, ("sklearn", "pandas", "joblib"))
 
 
@@ -635,10 +930,15 @@ def _pandas_case(dest: Path) -> Path:
     import numpy as np
     import pandas as pd
 
-    df = pd.DataFrame({
-        "i": np.arange(10), "f": np.linspace(0, 1, 10), "s": list("abcdefghij"),
-        "cat": pd.Categorical(list("xyxyxyxyxy")), "t": pd.date_range("2024-01-01", periods=10, tz="UTC"),
-    })
+    df = pd.DataFrame(
+        {
+            "i": np.arange(10),
+            "f": np.linspace(0, 1, 10),
+            "s": list("abcdefghij"),
+            "cat": pd.Categorical(list("xyxyxyxyxy")),
+            "t": pd.date_range("2024-01-01", periods=10, tz="UTC"),
+        }
+    )
     path = dest / "frame.pkl"
     df.to_pickle(path)
     return path
@@ -686,9 +986,13 @@ def _onnx_case(dest: Path) -> Path:
     from onnx import TensorProto, helper
 
     node = helper.make_node("Relu", ["x"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0])],
+    )
     path = dest / "model.onnx"
     onnx.save(helper.make_model(graph), str(path))
     return path
@@ -704,9 +1008,19 @@ _ORDINARY_TEMPLATE = (
 def _keras_h5_benign(dest: Path) -> Path:
     import h5py
 
-    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
-        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4]}},
-        {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "relu"}}]}}
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "m",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "config": {"name": "in", "batch_input_shape": [None, 4]},
+                },
+                {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "relu"}},
+            ],
+        },
+    }
     path = dest / "model.h5"
     with h5py.File(path, "w") as f:
         f.attrs["model_config"] = json.dumps(config)
@@ -721,7 +1035,12 @@ def benign_cases() -> list[Case]:
         _torch_case("torch-state-dict", "torch state dict (zip)", _torch_state_dict),
         _torch_case("torch-sequential", "whole nn.Sequential (zip)", _torch_sequential),
         _torch_case("torch-checkpoint", "checkpoint with optimizer state", _torch_checkpoint),
-        _torch_case("torch-legacy-state-dict", "state dict in the legacy format", _torch_state_dict, legacy=True),
+        _torch_case(
+            "torch-legacy-state-dict",
+            "state dict in the legacy format",
+            _torch_state_dict,
+            legacy=True,
+        ),
         _sklearn_case("sklearn-pickle", use_joblib=False),
         _sklearn_case("sklearn-joblib", use_joblib=True),
         _sklearn_case("sklearn-joblib-zlib", use_joblib=True, compress=3),
@@ -736,11 +1055,23 @@ def benign_cases() -> list[Case]:
         Case("lightgbm", "LightGBM classifier pickle", False, _lightgbm_case, None, ("lightgbm",)),
         Case("safetensors", "safetensors file", False, _safetensors_case, None, ("safetensors",)),
         Case("onnx", "ONNX model", False, _onnx_case, None, ("onnx",)),
-        Case("gguf-template", "GGUF with an ordinary chat template", False,
-             lambda d: _write(d, "model.gguf", _gguf(_ORDINARY_TEMPLATE))),
+        Case(
+            "gguf-template",
+            "GGUF with an ordinary chat template",
+            False,
+            lambda d: _write(d, "model.gguf", _gguf(_ORDINARY_TEMPLATE)),
+        ),
         Case("keras-h5", "Keras .h5 with built-in layers", False, _keras_h5_benign, None, ("h5py",)),
-        Case("tokenizer-config", "tokenizer_config.json with an ordinary template", False,
-             lambda d: _write(d, "tokenizer_config.json", json.dumps({"chat_template": _ORDINARY_TEMPLATE}).encode())),
+        Case(
+            "tokenizer-config",
+            "tokenizer_config.json with an ordinary template",
+            False,
+            lambda d: _write(
+                d,
+                "tokenizer_config.json",
+                json.dumps({"chat_template": _ORDINARY_TEMPLATE}).encode(),
+            ),
+        ),
     ]
 
 

@@ -22,7 +22,9 @@ _ACTING = [c for c in malicious_cases() if c.load is not None]
 @pytest.mark.parametrize("case", _ACTING, ids=lambda c: c.name)
 def test_payload_runs_when_loaded(case: Case, tmp_path: Path) -> None:
     modules = case.needs + tuple(
-        m for m in ("torch", "joblib", "numpy") if f"import {m}" in (case.load or "") or f"{m}," in (case.load or "")
+        m
+        for m in ("torch", "joblib", "numpy")
+        if f"import {m}" in (case.load or "") or f"{m}," in (case.load or "")
     )
     if not available(Case(case.name, "", True, case.build, None, modules)):
         pytest.skip(f"needs {', '.join(modules)}")

@@ -53,9 +53,22 @@ def test_global_referenced_but_never_called_is_still_flagged() -> None:
 
 def test_memo_holds_values_not_neighbours() -> None:
     data = (
-        proto(2) + glob("os", "system") + P.BINPUT + b"\x07" + P.POP
-        + P.MARK + P.NONE + P.NONE + P.TUPLE + P.POP
-        + P.BINGET + b"\x07" + binunicode("x") + P.TUPLE1 + P.REDUCE + P.STOP
+        proto(2)
+        + glob("os", "system")
+        + P.BINPUT
+        + b"\x07"
+        + P.POP
+        + P.MARK
+        + P.NONE
+        + P.NONE
+        + P.TUPLE
+        + P.POP
+        + P.BINGET
+        + b"\x07"
+        + binunicode("x")
+        + P.TUPLE1
+        + P.REDUCE
+        + P.STOP
     )
     report = scan_bytes(data)
     (finding,) = report.findings
@@ -64,8 +77,18 @@ def test_memo_holds_values_not_neighbours() -> None:
 
 def test_long_binput_and_get_text_opcodes() -> None:
     data = (
-        glob("os", "system") + P.LONG_BINPUT + struct.pack("<I", 70000) + P.POP
-        + P.GET + b"70000\n" + P.MARK + P.STRING + b"'x'\n" + P.TUPLE + P.REDUCE + P.STOP
+        glob("os", "system")
+        + P.LONG_BINPUT
+        + struct.pack("<I", 70000)
+        + P.POP
+        + P.GET
+        + b"70000\n"
+        + P.MARK
+        + P.STRING
+        + b"'x'\n"
+        + P.TUPLE
+        + P.REDUCE
+        + P.STOP
     )
     (finding,) = scan_bytes(data).findings
     assert finding.evidence["calls"] == ["REDUCE ('x',)"]
@@ -78,14 +101,31 @@ def test_missing_memo_entry_is_malformed() -> None:
 
 def test_call_of_a_computed_callable_is_critical() -> None:
     # collections.OrderedDict() returns an object; REDUCE then calls that object.
-    data = proto(2) + glob("collections", "OrderedDict") + P.EMPTY_TUPLE + P.REDUCE + P.EMPTY_TUPLE + P.REDUCE + P.STOP
+    data = (
+        proto(2)
+        + glob("collections", "OrderedDict")
+        + P.EMPTY_TUPLE
+        + P.REDUCE
+        + P.EMPTY_TUPLE
+        + P.REDUCE
+        + P.STOP
+    )
     (finding,) = scan_bytes(data).findings
     assert finding.rule_id == "PW-SCAN-103"
     assert finding.severity is Severity.CRITICAL
 
 
 def test_stack_global_from_computed_strings_is_critical() -> None:
-    data = proto(4) + stack_global("builtins", "str") + sbu("os") + P.TUPLE1 + P.REDUCE + sbu("system") + P.STACK_GLOBAL + P.STOP
+    data = (
+        proto(4)
+        + stack_global("builtins", "str")
+        + sbu("os")
+        + P.TUPLE1
+        + P.REDUCE
+        + sbu("system")
+        + P.STACK_GLOBAL
+        + P.STOP
+    )
     assert "PW-SCAN-104" in rules(scan_bytes(data))
 
 
@@ -147,7 +187,15 @@ def test_trailing_non_pickle_data_is_reported() -> None:
 
 def test_large_byte_payloads_are_read_past() -> None:
     payload = b"\x00" * 5_000_000
-    data = proto(4) + P.BINBYTES8 + struct.pack("<Q", len(payload)) + payload + P.POP + glob("os", "system") + P.STOP
+    data = (
+        proto(4)
+        + P.BINBYTES8
+        + struct.pack("<Q", len(payload))
+        + payload
+        + P.POP
+        + glob("os", "system")
+        + P.STOP
+    )
     report = scan_bytes(data)
     assert rules(report) == {"PW-SCAN-101"}
     assert report.findings[0].location.offset == 2 + 9 + len(payload) + 1

@@ -120,7 +120,10 @@ def _safetensors(header: object, data: bytes = b"") -> bytes:
 
 
 def test_safetensors_valid_header_is_clean() -> None:
-    header = {"__metadata__": {"format": "pt"}, "w": {"dtype": "F16", "shape": [2, 2], "data_offsets": [0, 8]}}
+    header = {
+        "__metadata__": {"format": "pt"},
+        "w": {"dtype": "F16", "shape": [2, 2], "data_offsets": [0, 8]},
+    }
     assert scan_bytes(_safetensors(header, b"\0" * 8)).findings == ()
 
 
@@ -215,8 +218,11 @@ def test_onnx_inside_folder_is_clean_and_absolute_external_data_is_flagged() -> 
 def test_torchscript_code_calling_custom_ops_is_flagged() -> None:
     code = b"def forward(self, x):\n    return ops.evil_ns.run(x)\n"
     data = _zip(
-        {"m/data.pkl": pickle.dumps({}, protocol=2), "m/constants.pkl": pickle.dumps((), protocol=2),
-         "m/code/__torch__.py": code},
+        {
+            "m/data.pkl": pickle.dumps({}, protocol=2),
+            "m/constants.pkl": pickle.dumps((), protocol=2),
+            "m/code/__torch__.py": code,
+        },
         zipfile.ZIP_STORED,
     )
     assert rules(scan_bytes(data)) == {"PW-SCAN-310"}

@@ -30,7 +30,9 @@ def test_loads_a_compressed_pickle(tmp_path: Path) -> None:
     assert safe_load(path) == [1, 2, 3]
 
 
-def test_refuses_a_malicious_pickle_without_running_it(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_refuses_a_malicious_pickle_without_running_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "model.pkl"
     path.write_bytes(system_call("safe-load"))
     with pytest.raises(UnsafeModelError) as info:
@@ -58,7 +60,9 @@ def test_restricted_unpickler_enforces_the_allowlist_at_load_time(tmp_path: Path
 
 def test_policy_additions_apply_to_scan_and_load(tmp_path: Path) -> None:
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text("allow:\n  - global: fractions.Fraction\n    reason: exact ratios in our configs\n")
+    policy_file.write_text(
+        "allow:\n  - global: fractions.Fraction\n    reason: exact ratios in our configs\n"
+    )
     from fractions import Fraction
 
     path = tmp_path / "data.pkl"

@@ -36,10 +36,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+        int,
+        typer.Option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug)."),
     ] = 0,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
     """pipewarden: scan model files for code that runs when they are loaded, and more."""

@@ -21,16 +21,24 @@ _DEFAULTS = ScanLimits()
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files, folders (recursive) and archives to scan.")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", envvar="PIPEWARDEN_FORMAT", help=f"Report format: {', '.join(FORMATS)}.")
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            envvar="PIPEWARDEN_FORMAT",
+            help=f"Report format: {', '.join(FORMATS)}.",
+        ),
     ] = "text",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", envvar="PIPEWARDEN_OUTPUT", help="Write the report here.")
+        Path | None,
+        typer.Option("--output", "-o", envvar="PIPEWARDEN_OUTPUT", help="Write the report here."),
     ] = None,
     fail_on: Annotated[
         str,
         typer.Option(
-            "--fail-on", envvar="PIPEWARDEN_FAIL_ON", help="Exit 1 on findings at or above: critical, high, "
-            "medium, low, info."
+            "--fail-on",
+            envvar="PIPEWARDEN_FAIL_ON",
+            help="Exit 1 on findings at or above: critical, high, medium, low, info.",
         ),
     ] = "medium",
     policy: Annotated[
@@ -55,7 +63,10 @@ def scan(
     ),
     max_seconds: Annotated[float, typer.Option(help="Seconds per target.")] = _DEFAULTS.max_seconds,
 ) -> None:
-    """Scan model files for code that runs on load. Exit 0 clean, 1 findings at or above --fail-on, 2 usage error."""
+    """Scan model files for code that runs on load.
+
+    Exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage error.
+    """
     try:
         threshold = Severity.parse(fail_on)
         renderer = get_renderer(fmt, color=output is None and fmt == "text" and sys.stdout.isatty())
@@ -73,8 +84,11 @@ def scan(
         scan_policy = ScanPolicy.from_file(policy) if policy is not None else ScanPolicy.default()
         if sys.stderr.isatty():
             with Progress(
-                TextColumn("scanning"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.description}"),
-                console=err_console, transient=True,
+                TextColumn("scanning"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} {task.description}"),
+                console=err_console,
+                transient=True,
             ) as bar:
                 task = bar.add_task("", total=None)
 

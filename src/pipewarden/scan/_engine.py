@@ -35,16 +35,62 @@ logger = logging.getLogger(__name__)
 #: File suffixes under which people store models: an unknown format there is a finding.
 MODEL_SUFFIXES = frozenset(
     {
-        ".pkl", ".pickle", ".p", ".dat", ".joblib", ".jl", ".pt", ".pth", ".bin", ".ckpt", ".tar",
-        ".pt2", ".ptl", ".model", ".mdl", ".sav", ".npy", ".npz", ".h5", ".hdf5", ".keras", ".pb",
-        ".onnx", ".safetensors", ".gguf", ".ggml", ".zip", ".7z", ".gz", ".bz2", ".xz", ".lzma",
-        ".lz4", ".z", ".zlib", ".msgpack", ".tflite", ".mar", ".nemo", ".llamafile", ".dill",
+        ".pkl",
+        ".pickle",
+        ".p",
+        ".dat",
+        ".joblib",
+        ".jl",
+        ".pt",
+        ".pth",
+        ".bin",
+        ".ckpt",
+        ".tar",
+        ".pt2",
+        ".ptl",
+        ".model",
+        ".mdl",
+        ".sav",
+        ".npy",
+        ".npz",
+        ".h5",
+        ".hdf5",
+        ".keras",
+        ".pb",
+        ".onnx",
+        ".safetensors",
+        ".gguf",
+        ".ggml",
+        ".zip",
+        ".7z",
+        ".gz",
+        ".bz2",
+        ".xz",
+        ".lzma",
+        ".lz4",
+        ".z",
+        ".zlib",
+        ".msgpack",
+        ".tflite",
+        ".mar",
+        ".nemo",
+        ".llamafile",
+        ".dill",
     }
 )
 
 # Formats that exclude every other reading of the same bytes once recognised.
-_EXCLUSIVE = ("npy", "safetensors", "gguf", "hdf5", "7z", "compressed", "onnx", "tf-savedmodel",
-              "keras-metadata")
+_EXCLUSIVE = (
+    "npy",
+    "safetensors",
+    "gguf",
+    "hdf5",
+    "7z",
+    "compressed",
+    "onnx",
+    "tf-savedmodel",
+    "keras-metadata",
+)
 
 
 class Engine:
@@ -90,7 +136,9 @@ class Engine:
                 matched.append(scanner)
         return matched
 
-    def scan_input(self, inp: Input, ctx: ScanContext, member: str | None, depth: int, *, expected_model: bool) -> None:
+    def scan_input(
+        self, inp: Input, ctx: ScanContext, member: str | None, depth: int, *, expected_model: bool
+    ) -> None:
         """Scan one input (a file or a member) and everything inside it."""
         name = member.rsplit("!", 1)[-1] if member else ctx.path
         expected = expected_model or PurePosixPath(name.replace("\\", "/")).suffix.lower() in MODEL_SUFFIXES
@@ -106,7 +154,11 @@ class Engine:
             ctx.check_time()
             if inp.size == 0:
                 if expected:
-                    ctx.add("PW-SCAN-202", member=member, message="file is empty where a model was expected")
+                    ctx.add(
+                        "PW-SCAN-202",
+                        member=member,
+                        message="file is empty where a model was expected",
+                    )
                 return
             matched = self.recognise(inp)
         except LimitHit as exc:
@@ -124,7 +176,11 @@ class Engine:
                     evidence={"head": inp.head(16).hex()},
                 )
             else:
-                ctx.add("PW-SCAN-209", member=member, message="not a model format; nothing a loader runs")
+                ctx.add(
+                    "PW-SCAN-209",
+                    member=member,
+                    message="not a model format; nothing a loader runs",
+                )
             return
         for scanner in matched:
             self._run(scanner, inp, ctx, member, depth)
@@ -137,7 +193,9 @@ class Engine:
             evidence={"limit": exc.limit},
         )
 
-    def _run(self, scanner: FormatScanner, inp: Input, ctx: ScanContext, member: str | None, depth: int) -> None:
+    def _run(
+        self, scanner: FormatScanner, inp: Input, ctx: ScanContext, member: str | None, depth: int
+    ) -> None:
         try:
             scanner.scan(inp, ctx, member, self, depth)
         except FormatError as exc:
@@ -154,7 +212,7 @@ class Engine:
             self._limit(ctx, member, LimitHit("memory", f"{scanner.name}: {type(exc).__name__}"))
         except OSError as exc:
             ctx.add("PW-SCAN-208", member=member, message=f"{scanner.name}: read failed: {exc}")
-        except Exception as exc:  # noqa: BLE001 - fail closed: a reader bug must not pass a file
+        except Exception as exc:
             logger.debug("scanner %s failed on %s", scanner.name, ctx.path, exc_info=True)
             ctx.add(
                 "PW-SCAN-202",
@@ -169,6 +227,5 @@ def iter_files(root: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
-        for fname in sorted(filenames):
-            found.append(Path(dirpath) / fname)
+        found.extend(Path(dirpath) / fname for fname in sorted(filenames))
     return found

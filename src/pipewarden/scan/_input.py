@@ -53,7 +53,7 @@ class FileInput(Input):
         self.size = os.path.getsize(self.path)
 
     def open(self) -> BinaryIO:
-        return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(self.path, "rb")
 
 
 class BytesInput(Input):
@@ -124,7 +124,7 @@ class WindowInput(Input):
     def open(self) -> BinaryIO:
         if isinstance(self.parent, BytesInput):
             return io.BytesIO(self.parent.data[self.offset : self.offset + self.size])
-        return io.BufferedReader(_WindowIO(self.parent.open(), self.offset, self.size), 1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(_WindowIO(self.parent.open(), self.offset, self.size), 1 << 20)
 
 
 class _TempFileInput(Input):
@@ -133,7 +133,7 @@ class _TempFileInput(Input):
         self.size = size
 
     def open(self) -> BinaryIO:
-        return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(self.path, "rb")
 
     def __del__(self) -> None:
         try:

@@ -29,7 +29,7 @@ def _r(rule_id: str, severity: Severity, title: str, *refs: str) -> Rule:
     return Rule(rule_id, severity, title, tuple(refs))
 
 
-C, H, M, L, I = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
+C, H, M, INFO = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.INFO
 
 _ALL = (
     # pickle virtual machine
@@ -52,7 +52,7 @@ _ALL = (
     _r("PW-SCAN-206", H, "decompression bomb", "CWE-409", *_MODEL),
     _r("PW-SCAN-207", H, "format needs an optional dependency", "CWE-502", *_MODEL),
     _r("PW-SCAN-208", H, "unreadable file", "CWE-502", *_MODEL),
-    _r("PW-SCAN-209", I, "file skipped: not a model format"),
+    _r("PW-SCAN-209", INFO, "file skipped: not a model format"),
     _r("PW-SCAN-210", M, "archive link member", "CWE-59", *_MODEL),
     # model formats
     _r("PW-SCAN-301", C, "Keras Lambda layer", "CWE-94", *_MODEL),

@@ -36,7 +36,9 @@ def _checked(policy: ScanPolicy, where: str, module: str, name: str) -> tuple[st
         module = _compat_pickle.IMPORT_MAPPING[module]
     verdict = policy.classify(module, name)
     if verdict.verdict is not Verdict.SAFE:
-        raise pickle.UnpicklingError(f"{where}: global {module}.{name} refused at load time ({verdict.reason})")
+        raise pickle.UnpicklingError(
+            f"{where}: global {module}.{name} refused at load time ({verdict.reason})"
+        )
     return module, name
 
 

@@ -58,10 +58,10 @@ class TextRenderer(Renderer):
             console.print(table)
         counts = ", ".join(f"{n} {label}" for label, n in report.counts().items() if n)
         worst = report.max_severity
-        summary = (
-            f"{report.command}: {report.targets} target(s), "
-            + (f"{len(report.findings)} finding(s) ({counts}); worst: {worst.label}" if worst is not None
-               else "no findings")
+        summary = f"{report.command}: {report.targets} target(s), " + (
+            f"{len(report.findings)} finding(s) ({counts}); worst: {worst.label}"
+            if worst is not None
+            else "no findings"
         )
         console.print(escape(summary))
         return buffer.getvalue()

@@ -96,7 +96,7 @@ def _open(kind: str, raw: BinaryIO) -> BinaryIO:
         return lz4.frame.LZ4FrameFile(raw, "rb")  # type: ignore[no-any-return]
     if kind == "joblib-zlib":
         raw.read(2)
-    return io.BufferedReader(_ZlibReader(raw))  # type: ignore[return-value]
+    return io.BufferedReader(_ZlibReader(raw))
 
 
 class _Counted(io.RawIOBase):
@@ -154,7 +154,7 @@ class CompressedScanner(FormatScanner):
         where = child(member, f"<{kind}>")
 
         def opened() -> BinaryIO:
-            return io.BufferedReader(_Counted(_open(kind, inp.open()), ctx, budget), 1 << 20)  # type: ignore[return-value]
+            return io.BufferedReader(_Counted(_open(kind, inp.open()), ctx, budget), 1 << 20)
 
         try:
             with opened() as stream:

@@ -17,15 +17,35 @@ __all__ = ["check_template"]
 # module globals) in sandbox escapes, besides every name starting with "_".
 _INTERNAL_ATTRS = frozenset(
     {
-        "mro", "func_globals", "func_code", "f_globals", "f_locals", "f_back", "f_builtins",
-        "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "tb_frame", "tb_next",
-        "co_code", "im_func", "im_self", "environ", "popen", "system", "import_module",
+        "mro",
+        "func_globals",
+        "func_code",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "f_builtins",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "im_func",
+        "im_self",
+        "environ",
+        "popen",
+        "system",
+        "import_module",
     }
 )
 _FORBIDDEN_GLOBALS = frozenset({"lipsum", "cycler", "joiner", "self", "config", "request", "url_for"})
 
 
-def check_template(source: str, ctx: ScanContext, *, member: str | None, offset: int | None, key: str) -> None:
+def check_template(
+    source: str, ctx: ScanContext, *, member: str | None, offset: int | None, key: str
+) -> None:
     """Parse (never render) a template and report constructs that reach Python internals."""
     env = SandboxedEnvironment()
     try:
@@ -40,24 +60,38 @@ def check_template(source: str, ctx: ScanContext, *, member: str | None, offset:
         )
         return
     reasons: list[str] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Name, nodes.Import,
-                               nodes.FromImport, nodes.Include, nodes.Extends)):
+    for node in tree.find_all(
+        (
+            nodes.Getattr,
+            nodes.Getitem,
+            nodes.Filter,
+            nodes.Name,
+            nodes.Import,
+            nodes.FromImport,
+            nodes.Include,
+            nodes.Extends,
+        )
+    ):
         if isinstance(node, nodes.Getattr):
             if node.attr.startswith("_") or node.attr in _INTERNAL_ATTRS:
                 reasons.append(f"attribute {node.attr!r}")
         elif isinstance(node, nodes.Getitem):
             arg = node.arg
-            if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and (
-                arg.value.startswith("_") or arg.value in _INTERNAL_ATTRS
+            if (
+                isinstance(arg, nodes.Const)
+                and isinstance(arg.value, str)
+                and (arg.value.startswith("_") or arg.value in _INTERNAL_ATTRS)
             ):
                 reasons.append(f"item {arg.value!r}")
         elif isinstance(node, nodes.Filter):
             if node.name == "attr":
-                arg = node.args[0] if node.args else None
-                if not isinstance(arg, nodes.Const):
+                first = node.args[0] if node.args else None
+                if not isinstance(first, nodes.Const):
                     reasons.append("attr filter with a computed name")
-                elif isinstance(arg.value, str) and (arg.value.startswith("_") or arg.value in _INTERNAL_ATTRS):
-                    reasons.append(f"attr filter {arg.value!r}")
+                elif isinstance(first.value, str) and (
+                    first.value.startswith("_") or first.value in _INTERNAL_ATTRS
+                ):
+                    reasons.append(f"attr filter {first.value!r}")
         elif isinstance(node, nodes.Name):
             if node.name in _FORBIDDEN_GLOBALS or node.name.startswith("__"):
                 reasons.append(f"global {node.name!r}")

@@ -36,5 +36,10 @@ class JsonScanner(FormatScanner):
         elif isinstance(template, list):
             for item in template:
                 if isinstance(item, dict) and isinstance(item.get("template"), str):
-                    check_template(item["template"], ctx, member=member, offset=None,
-                                   key=f"chat_template[{item.get('name')!s}]")
+                    check_template(
+                        item["template"],
+                        ctx,
+                        member=member,
+                        offset=None,
+                        key=f"chat_template[{item.get('name')!s}]",
+                    )

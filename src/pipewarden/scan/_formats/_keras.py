@@ -26,19 +26,39 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _LAMBDA = frozenset({"Lambda", "__lambda__"})
 # Values of "class_name" that are Keras' own serialization markers, not classes.
 _MARKERS = frozenset(
-    {"__tensor__", "__numpy__", "__keras_tensor__", "__typespec__", "__bytes__", "__slice__",
-     "__ellipsis__", "__passthrough__", "function", "__tuple__", "__list__", "__dict__"}
+    {
+        "__tensor__",
+        "__numpy__",
+        "__keras_tensor__",
+        "__typespec__",
+        "__bytes__",
+        "__slice__",
+        "__ellipsis__",
+        "__passthrough__",
+        "function",
+        "__tuple__",
+        "__list__",
+        "__dict__",
+    }
 )
 
 
 @cache
 def known_keras_classes() -> frozenset[str]:
     text = resources.files("pipewarden.scan").joinpath("_allowlist", "keras_classes.list").read_text("utf-8")
-    return frozenset(line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(
+        line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
 
 
 def _module_ok(module: Any) -> bool:
-    return module is None or (isinstance(module, str) and (module == "keras" or module.startswith(("keras.", "tf_keras.", "tensorflow.keras", "tensorflow.python.keras"))))
+    return module is None or (
+        isinstance(module, str)
+        and (
+            module == "keras"
+            or module.startswith(("keras.", "tf_keras.", "tensorflow.keras", "tensorflow.python.keras"))
+        )
+    )
 
 
 def check_keras_config(config: Any, ctx: ScanContext, member: str | None, *, path: str = "model") -> None:
@@ -85,16 +105,23 @@ def check_keras_config(config: Any, ctx: ScanContext, member: str | None, *, pat
             elif class_name not in _MARKERS and (
                 class_name not in known
                 or not _module_ok(module)
-                or (isinstance(registered, str) and registered not in (class_name, f"keras>{class_name}")
-                    and not registered.startswith("keras"))
+                or (
+                    isinstance(registered, str)
+                    and registered not in (class_name, f"keras>{class_name}")
+                    and not registered.startswith("keras")
+                )
             ):
                 ctx.add(
                     "PW-SCAN-302",
                     member=member,
-                    message=f"{label}: {module + '.' if isinstance(module, str) else ''}{class_name} is not a "
-                    "Keras built-in; loading imports and constructs it",
-                    evidence={"layer": label, "class_name": class_name, "module": module,
-                              "registered_name": registered},
+                    message=f"{label}: {(module + '.') if isinstance(module, str) else ''}{class_name} "
+                    "is not a Keras built-in; loading imports and constructs it",
+                    evidence={
+                        "layer": label,
+                        "class_name": class_name,
+                        "module": module,
+                        "registered_name": registered,
+                    },
                 )
         for key, value in node.items():
             if isinstance(value, dict | list):
@@ -126,7 +153,11 @@ class KerasH5Scanner(FormatScanner):
         try:
             import h5py
         except ImportError:
-            ctx.add("PW-SCAN-207", member=member, message="HDF5 file, but h5py is not installed: not checked")
+            ctx.add(
+                "PW-SCAN-207",
+                member=member,
+                message="HDF5 file, but h5py is not installed: not checked",
+            )
             return
         with inp.open() as f:
             try:
@@ -150,10 +181,18 @@ class KerasH5Scanner(FormatScanner):
                     try:
                         config = json.loads(str(raw))
                     except json.JSONDecodeError as exc:
-                        ctx.add("PW-SCAN-312", member=member, message=f"{name} attribute is not JSON: {exc}")
+                        ctx.add(
+                            "PW-SCAN-312",
+                            member=member,
+                            message=f"{name} attribute is not JSON: {exc}",
+                        )
                         continue
                     ctx.formats.add("keras-h5")
                     check_keras_config(config, ctx, member, path=name)
                 for text in links:
-                    ctx.add("PW-SCAN-204", member=member, message=f"HDF5 external link {text} reads another file",
-                            evidence={"link": text})
+                    ctx.add(
+                        "PW-SCAN-204",
+                        member=member,
+                        message=f"HDF5 external link {text} reads another file",
+                        evidence={"link": text},
+                    )

@@ -110,5 +110,6 @@ class NumpyScanner(FormatScanner):
         expected = math.prod(shape) * size
         if inp.size - data_start < expected:
             raise FormatError(
-                f"npy data is truncated: {inp.size - data_start} of {expected} bytes", offset=data_start
+                f"npy data is truncated: {inp.size - data_start} of {expected} bytes",
+                offset=data_start,
             )

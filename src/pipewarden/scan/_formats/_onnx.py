@@ -41,7 +41,12 @@ _MODEL: Schema = {1: "int", 7: _GRAPH, 8: _OPSET, 25: _FUNCTION}
 def looks_like_onnx(head: bytes) -> bool:
     # ModelProto starts with ir_version (field 1, varint): 0x08 then 3..15 (IR
     # versions 1 and 2 predate ONNX 1.0). A SavedModel starts 0x08 0x01.
-    return len(head) >= 4 and head[0] == 0x08 and 3 <= head[1] <= 15 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42)
+    return (
+        len(head) >= 4
+        and head[0] == 0x08
+        and 3 <= head[1] <= 15
+        and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42)
+    )
 
 
 def _escapes(location: str) -> bool:
@@ -72,9 +77,12 @@ class OnnxScanner(FormatScanner):
 
         def tensor(t: dict[int, list[Any]]) -> None:
             if (t.get(14) or [0])[0] == 1:
-                for entry in t.get(13, []):
-                    if (entry.get(1) or [""])[0] == "location":
-                        external.append(((t.get(8) or ["?"])[0], (entry.get(2) or [""])[0]))
+                name = (t.get(8) or ["?"])[0]
+                external.extend(
+                    (name, (entry.get(2) or [""])[0])
+                    for entry in t.get(13, [])
+                    if (entry.get(1) or [""])[0] == "location"
+                )
 
         def graph(g: dict[int, list[Any]], where: str) -> None:
             ctx.check_time()

@@ -34,7 +34,8 @@ def looks_like_pickle(head: bytes, inp: Input) -> bool:
     from pipewarden.scan._policy import ScanPolicy
 
     probe = ScanContext(
-        path="<probe>", policy=ScanPolicy.default(),
+        path="<probe>",
+        policy=ScanPolicy.default(),
         limits=ScanLimits(max_opcodes=1 << 20, max_line_bytes=4096, max_seconds=5.0),
     )
     with inp.open() as f:

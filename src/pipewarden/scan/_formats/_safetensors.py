@@ -7,6 +7,7 @@ sizes that do not match the dtype and shape) crashes or misleads loaders.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -20,9 +21,27 @@ if TYPE_CHECKING:
     from pipewarden.scan._input import Input
 
 _DTYPE_BITS = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "I16": 16, "U16": 16,
-    "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "F64": 64, "I64": 64, "U64": 64,
-    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "C64": 64, "C128": 128,
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "C64": 64,
+    "C128": 128,
 }
 
 
@@ -87,11 +106,12 @@ class SafetensorsScanner(FormatScanner):
             if end > data_len:
                 bad(f"tensor {name!r}: data ends at {end}, past the {data_len} bytes of data")
             expected_bits = math.prod(shape) * _DTYPE_BITS[dtype]
-            if (expected_bits + 7) // 8 != end - begin:
-                bad(f"tensor {name!r}: {end - begin} bytes for {dtype}{shape} (expected {(expected_bits + 7) // 8})")
+            expected = (expected_bits + 7) // 8
+            if expected != end - begin:
+                bad(f"tensor {name!r}: {end - begin} bytes for {dtype}{shape} (expected {expected})")
             spans.append((begin, end, name))
         spans.sort()
-        for (b1, e1, n1), (b2, _e2, n2) in zip(spans, spans[1:], strict=False):
+        for (_b1, e1, n1), (b2, _e2, n2) in itertools.pairwise(spans):
             if b2 < e1:
                 bad(f"tensors {n1!r} and {n2!r} overlap")
         covered = sum(e - b for b, e, _ in spans)
@@ -100,4 +120,9 @@ class SafetensorsScanner(FormatScanner):
         for text in problems[:20]:
             ctx.add("PW-SCAN-307", member=member, offset=8, message=text, evidence={"header_bytes": n})
         if len(problems) > 20:
-            ctx.add("PW-SCAN-307", member=member, offset=8, message=f"{len(problems) - 20} more header problems")
+            ctx.add(
+                "PW-SCAN-307",
+                member=member,
+                offset=8,
+                message=f"{len(problems) - 20} more header problems",
+            )

@@ -27,17 +27,54 @@ if TYPE_CHECKING:
 # Ops that reach the file system, run Python, or map files into memory.
 DANGEROUS_TF_OPS = frozenset(
     {
-        "ReadFile", "WriteFile", "MatchingFiles", "DeleteFile", "PyFunc", "PyFuncStateless",
-        "EagerPyFunc", "ImmutableConst", "WholeFileReader", "WholeFileReaderV2", "TextLineReader",
-        "TextLineReaderV2", "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "TFRecordReader",
-        "TFRecordReaderV2", "LMDBReader", "ReaderReadV2", "ReaderRead", "TFRecordDataset",
-        "TFRecordDatasetV2", "TextLineDataset", "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2",
-        "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset", "SaveDatasetV2",
-        "LoadDataset", "ExperimentalLMDBDataset", "CSVDataset", "CSVDatasetV2",
-        "ExperimentalCSVDataset", "SqlDataset", "ExperimentalSqlDataset", "PrintV2",
-        "DebugIdentityV2", "DebugIdentityV3", "LoadAndRemapMatrix", "DecodeProtoV2",
-        "WriteSummary", "WriteRawProtoSummary", "CreateSummaryFileWriter", "CreateSummaryDbWriter",
-        "Save", "SaveSlices", "Restore", "RestoreSlice",
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "DeleteFile",
+        "PyFunc",
+        "PyFuncStateless",
+        "EagerPyFunc",
+        "ImmutableConst",
+        "WholeFileReader",
+        "WholeFileReaderV2",
+        "TextLineReader",
+        "TextLineReaderV2",
+        "FixedLengthRecordReader",
+        "FixedLengthRecordReaderV2",
+        "TFRecordReader",
+        "TFRecordReaderV2",
+        "LMDBReader",
+        "ReaderReadV2",
+        "ReaderRead",
+        "TFRecordDataset",
+        "TFRecordDatasetV2",
+        "TextLineDataset",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "DatasetToTFRecord",
+        "ExperimentalDatasetToTFRecord",
+        "SaveDataset",
+        "SaveDatasetV2",
+        "LoadDataset",
+        "ExperimentalLMDBDataset",
+        "CSVDataset",
+        "CSVDatasetV2",
+        "ExperimentalCSVDataset",
+        "SqlDataset",
+        "ExperimentalSqlDataset",
+        "PrintV2",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "LoadAndRemapMatrix",
+        "DecodeProtoV2",
+        "WriteSummary",
+        "WriteRawProtoSummary",
+        "CreateSummaryFileWriter",
+        "CreateSummaryDbWriter",
+        "Save",
+        "SaveSlices",
+        "Restore",
+        "RestoreSlice",
     }
 )
 
@@ -55,7 +92,9 @@ _KERAS_META: Schema = {1: _KERAS_OBJECT}
 @cache
 def safe_tf_ops() -> frozenset[str]:
     text = resources.files("pipewarden.scan").joinpath("_allowlist", "tensorflow_ops.list").read_text("utf-8")
-    return frozenset(line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(
+        line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
 
 
 def looks_like_saved_model(head: bytes) -> bool:
@@ -91,7 +130,8 @@ class SavedModelScanner(FormatScanner):
                 ctx.add(
                     "PW-SCAN-303",
                     member=member,
-                    message=f"op {op} (node {where}) reads or writes files or runs Python when the graph runs",
+                    message=f"op {op} (node {where}) reads or writes files or runs Python when the graph "
+                    "runs",
                     evidence={"op": op, "node": where},
                 )
             elif op not in allowed:

@@ -47,17 +47,25 @@ class SevenZipScanner(FormatScanner):
                     ctx.count_member()
                     where = child(member, info.filename)
                     if escapes_folder(info.filename):
-                        ctx.add("PW-SCAN-204", member=where, message="member leaves the extraction folder")
+                        ctx.add(
+                            "PW-SCAN-204",
+                            member=where,
+                            message="member leaves the extraction folder",
+                        )
                     if getattr(info, "is_symlink", False):
                         ctx.add("PW-SCAN-210", member=where, message="member is a symbolic link")
-                names = [i.filename for i in infos if not i.is_directory and not getattr(i, "is_symlink", False)]
+                names = [
+                    i.filename for i in infos if not i.is_directory and not getattr(i, "is_symlink", False)
+                ]
                 # One member at a time, into memory capped at the remaining decompression budget.
                 from py7zr.io import BytesIOFactory
 
                 for name in names:
                     ctx.check_time()
                     archive.reset()
-                    factory = BytesIOFactory(limit=max(1, ctx.limits.max_decompressed_bytes - ctx.decompressed))
+                    factory = BytesIOFactory(
+                        limit=max(1, ctx.limits.max_decompressed_bytes - ctx.decompressed)
+                    )
                     archive.extract(targets=[name], factory=factory)
                     product = factory.products.get(name)
                     if product is None:
@@ -65,8 +73,18 @@ class SevenZipScanner(FormatScanner):
                     product.seek(0)
                     data = product.read()
                     ctx.count_decompressed(len(data))
-                    engine.scan_input(BytesInput(data), ctx, child(member, name), depth + 1, expected_model=False)
-        except (py7zr.exceptions.Bad7zFile, py7zr.exceptions.UnsupportedCompressionMethodError,
-                py7zr.exceptions.PasswordRequired, py7zr.exceptions.ArchiveError,
-                py7zr.exceptions.DecompressionError, py7zr.exceptions.CrcError, OSError, ValueError, EOFError) as exc:
+                    engine.scan_input(
+                        BytesInput(data), ctx, child(member, name), depth + 1, expected_model=False
+                    )
+        except (
+            py7zr.exceptions.Bad7zFile,
+            py7zr.exceptions.UnsupportedCompressionMethodError,
+            py7zr.exceptions.PasswordRequired,
+            py7zr.exceptions.ArchiveError,
+            py7zr.exceptions.DecompressionError,
+            py7zr.exceptions.CrcError,
+            OSError,
+            ValueError,
+            EOFError,
+        ) as exc:
             raise FormatError(f"7z archive cannot be read: {exc}") from None

@@ -34,8 +34,8 @@ class TarScanner(FormatScanner):
                         ctx.check_time()
                         ctx.count_member()
                         where = child(member, info.name)
-                        if escapes_folder(info.name) or (info.islnk() or info.issym()) and escapes_folder(
-                            info.linkname
+                        if escapes_folder(info.name) or (
+                            (info.islnk() or info.issym()) and escapes_folder(info.linkname)
                         ):
                             ctx.add(
                                 "PW-SCAN-204",

@@ -33,10 +33,23 @@ _TS_PY_CALLS = frozenset({"open", "eval", "exec", "compile", "__import__", "geta
 
 # Element sizes of the legacy storage classes (torch/storage.py, torch/_utils._element_size).
 _STORAGE_SIZES = {
-    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
-    "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
-    "BoolStorage": 1, "ComplexDoubleStorage": 16, "ComplexFloatStorage": 8, "QUInt8Storage": 1,
-    "QInt8Storage": 1, "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1,
+    "DoubleStorage": 8,
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "BFloat16Storage": 2,
+    "LongStorage": 8,
+    "IntStorage": 4,
+    "ShortStorage": 2,
+    "CharStorage": 1,
+    "ByteStorage": 1,
+    "BoolStorage": 1,
+    "ComplexDoubleStorage": 16,
+    "ComplexFloatStorage": 8,
+    "QUInt8Storage": 1,
+    "QInt8Storage": 1,
+    "QInt32Storage": 4,
+    "QUInt4x2Storage": 1,
+    "QUInt2x4Storage": 1,
     "UntypedStorage": 1,
 }
 
@@ -138,7 +151,9 @@ def scan_torch_tar(read_member: Any, names: set[str], ctx: ScanContext, member: 
     for name in ("sys_info", "pickle"):
         if name in names:
             data = read_member(name)
-            scan_pickle_stream(data, ctx, child(member, name), torch_ids=True, joblib_arrays=False, max_pickles=1)
+            scan_pickle_stream(
+                data, ctx, child(member, name), torch_ids=True, joblib_arrays=False, max_pickles=1
+            )
     _scan_tar_storages(read_member("storages"), ctx, child(member, "storages"))
     _scan_tar_tensors(read_member("tensors"), ctx, child(member, "tensors"))
     return True

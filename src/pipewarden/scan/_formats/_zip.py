@@ -6,8 +6,14 @@ import posixpath
 import zlib
 from typing import TYPE_CHECKING
 
-from pipewarden.scan._formats._interface import FormatError, FormatScanner, child
-from pipewarden.scan._formats._zipread import ZipEntry, ZipIndex, find_eocd, inflate_chunks, read_zip
+from pipewarden.scan._formats._interface import FormatScanner, child
+from pipewarden.scan._formats._zipread import (
+    ZipEntry,
+    ZipIndex,
+    find_eocd,
+    inflate_chunks,
+    read_zip,
+)
 from pipewarden.scan._input import Input, WindowInput, spool
 
 if TYPE_CHECKING:
@@ -30,7 +36,11 @@ def escapes_folder(name: str) -> bool:
 def member_input(inp: Input, entry: ZipEntry, ctx: ScanContext, member: str) -> Input | None:
     """The bytes of one member, or None (with a finding) when they cannot be read safely."""
     if entry.encrypted:
-        ctx.add("PW-SCAN-208", member=member, message="member is encrypted; its content cannot be checked")
+        ctx.add(
+            "PW-SCAN-208",
+            member=member,
+            message="member is encrypted; its content cannot be checked",
+        )
         return None
     if entry.method == 0:
         view = WindowInput(inp, entry.data_offset, entry.compressed_size)

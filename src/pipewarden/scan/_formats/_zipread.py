@@ -103,7 +103,7 @@ def read_zip(inp: Input, *, max_entries: int) -> ZipIndex:
     if eocd is None:
         raise FormatError("no end-of-central-directory record")
     rec = inp.read_range(eocd, 22)
-    _, disk, cd_disk, _, count, cd_size, cd_offset, _ = struct.unpack("<4sHHHHIIH", rec)
+    _, _disk, _cd_disk, _, count, cd_size, cd_offset, _ = struct.unpack("<4sHHHHIIH", rec)
     eocd_for_size = eocd
     loc = inp.read_range(eocd - 20, 20) if eocd >= 20 else b""
     if len(loc) == 20 and loc[:4] == _EOCD64_LOC:
@@ -132,9 +132,16 @@ def read_zip(inp: Input, *, max_entries: int) -> ZipIndex:
     with inp.open() as f:
         for _ in range(count):
             if cd[pos : pos + 4] != _CENTRAL or pos + 46 > len(cd):
-                raise FormatError(f"central directory entry {len(entries)} is damaged", offset=start + cd_offset + pos)
+                raise FormatError(
+                    f"central directory entry {len(entries)} is damaged",
+                    offset=start + cd_offset + pos,
+                )
             fields = struct.unpack_from("<HHHHHHIIIHHHHHII", cd, pos + 4)
-            flags, method, crc, csize, usize, nlen, elen, clen = (fields[2], fields[3], *fields[6:12])
+            flags, method, crc, csize, usize, nlen, elen, clen = (
+                fields[2],
+                fields[3],
+                *fields[6:12],
+            )
             eattr, loff = fields[14], fields[15]
             name_raw = cd[pos + 46 : pos + 46 + nlen]
             extra = cd[pos + 46 + nlen : pos + 46 + nlen + elen]

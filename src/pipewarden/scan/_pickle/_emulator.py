@@ -408,7 +408,7 @@ class _Emulator:
         else:
             raise _Malformed("STRING argument is not quoted", self.at)
         try:
-            value = codecs.escape_decode(data)[0]  # type: ignore[attr-defined]
+            value = codecs.escape_decode(data)[0]
         except ValueError as exc:
             raise _Malformed(f"STRING argument has a bad escape: {exc}", self.at) from None
         self.stack.append(value.decode("latin-1"))
@@ -707,19 +707,74 @@ class _Emulator:
 
 # Opcode names to byte values, as defined in Lib/pickle.py.
 _OPCODES: dict[str, int] = {
-    "MARK": 0x28, "STOP": 0x2E, "POP": 0x30, "POP_MARK": 0x31, "DUP": 0x32, "FLOAT": 0x46,
-    "INT": 0x49, "BININT": 0x4A, "BININT1": 0x4B, "LONG": 0x4C, "BININT2": 0x4D, "NONE": 0x4E,
-    "PERSID": 0x50, "BINPERSID": 0x51, "REDUCE": 0x52, "STRING": 0x53, "BINSTRING": 0x54,
-    "SHORT_BINSTRING": 0x55, "UNICODE": 0x56, "BINUNICODE": 0x58, "APPEND": 0x61, "BUILD": 0x62,
-    "GLOBAL": 0x63, "DICT": 0x64, "EMPTY_DICT": 0x7D, "APPENDS": 0x65, "GET": 0x67, "BINGET": 0x68,
-    "INST": 0x69, "LONG_BINGET": 0x6A, "LIST": 0x6C, "EMPTY_LIST": 0x5D, "OBJ": 0x6F, "PUT": 0x70,
-    "BINPUT": 0x71, "LONG_BINPUT": 0x72, "SETITEM": 0x73, "TUPLE": 0x74, "EMPTY_TUPLE": 0x29,
-    "SETITEMS": 0x75, "BINFLOAT": 0x47, "PROTO": 0x80, "NEWOBJ": 0x81, "EXT1": 0x82, "EXT2": 0x83,
-    "EXT4": 0x84, "TUPLE1": 0x85, "TUPLE2": 0x86, "TUPLE3": 0x87, "NEWTRUE": 0x88, "NEWFALSE": 0x89,
-    "LONG1": 0x8A, "LONG4": 0x8B, "BINBYTES": 0x42, "SHORT_BINBYTES": 0x43,
-    "SHORT_BINUNICODE": 0x8C, "BINUNICODE8": 0x8D, "BINBYTES8": 0x8E, "EMPTY_SET": 0x8F,
-    "ADDITEMS": 0x90, "FROZENSET": 0x91, "NEWOBJ_EX": 0x92, "STACK_GLOBAL": 0x93, "MEMOIZE": 0x94,
-    "FRAME": 0x95, "BYTEARRAY8": 0x96, "NEXT_BUFFER": 0x97, "READONLY_BUFFER": 0x98,
+    "MARK": 0x28,
+    "STOP": 0x2E,
+    "POP": 0x30,
+    "POP_MARK": 0x31,
+    "DUP": 0x32,
+    "FLOAT": 0x46,
+    "INT": 0x49,
+    "BININT": 0x4A,
+    "BININT1": 0x4B,
+    "LONG": 0x4C,
+    "BININT2": 0x4D,
+    "NONE": 0x4E,
+    "PERSID": 0x50,
+    "BINPERSID": 0x51,
+    "REDUCE": 0x52,
+    "STRING": 0x53,
+    "BINSTRING": 0x54,
+    "SHORT_BINSTRING": 0x55,
+    "UNICODE": 0x56,
+    "BINUNICODE": 0x58,
+    "APPEND": 0x61,
+    "BUILD": 0x62,
+    "GLOBAL": 0x63,
+    "DICT": 0x64,
+    "EMPTY_DICT": 0x7D,
+    "APPENDS": 0x65,
+    "GET": 0x67,
+    "BINGET": 0x68,
+    "INST": 0x69,
+    "LONG_BINGET": 0x6A,
+    "LIST": 0x6C,
+    "EMPTY_LIST": 0x5D,
+    "OBJ": 0x6F,
+    "PUT": 0x70,
+    "BINPUT": 0x71,
+    "LONG_BINPUT": 0x72,
+    "SETITEM": 0x73,
+    "TUPLE": 0x74,
+    "EMPTY_TUPLE": 0x29,
+    "SETITEMS": 0x75,
+    "BINFLOAT": 0x47,
+    "PROTO": 0x80,
+    "NEWOBJ": 0x81,
+    "EXT1": 0x82,
+    "EXT2": 0x83,
+    "EXT4": 0x84,
+    "TUPLE1": 0x85,
+    "TUPLE2": 0x86,
+    "TUPLE3": 0x87,
+    "NEWTRUE": 0x88,
+    "NEWFALSE": 0x89,
+    "LONG1": 0x8A,
+    "LONG4": 0x8B,
+    "BINBYTES": 0x42,
+    "SHORT_BINBYTES": 0x43,
+    "SHORT_BINUNICODE": 0x8C,
+    "BINUNICODE8": 0x8D,
+    "BINBYTES8": 0x8E,
+    "EMPTY_SET": 0x8F,
+    "ADDITEMS": 0x90,
+    "FROZENSET": 0x91,
+    "NEWOBJ_EX": 0x92,
+    "STACK_GLOBAL": 0x93,
+    "MEMOIZE": 0x94,
+    "FRAME": 0x95,
+    "BYTEARRAY8": 0x96,
+    "NEXT_BUFFER": 0x97,
+    "READONLY_BUFFER": 0x98,
 }
 
 OPCODE_BYTES = frozenset(_OPCODES.values())
@@ -750,7 +805,11 @@ def _report_globals(ctx: ScanContext, member: str | None, result: PickleResult) 
         if use.verdict is Verdict.SAFE:
             continue
         qualified = f"{module}.{name}"
-        evidence: dict[str, Any] = {"global": qualified, "references": use.count, "reason": use.reason}
+        evidence: dict[str, Any] = {
+            "global": qualified,
+            "references": use.count,
+            "reason": use.reason,
+        }
         if use.calls:
             evidence["calls"] = use.calls
         if use.verdict is Verdict.DANGEROUS:

@@ -145,7 +145,8 @@ def describe(value: Any, depth: int = 0) -> str:
     if isinstance(value, Box):
         if value.kind == "dict":
             inner = ", ".join(
-                f"{describe(k, depth + 1)}: {describe(v, depth + 1)}" for k, v in list(value.items.items())[:6]
+                f"{describe(k, depth + 1)}: {describe(v, depth + 1)}"
+                for k, v in list(value.items.items())[:6]
             )
             return "{" + inner + (", ..." if value.size > 6 else "") + "}"
         inner = ", ".join(describe(v, depth + 1) for v in value.items[:6])
