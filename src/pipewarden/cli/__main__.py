@@ -1,0 +1,5 @@
+"""`python -m pipewarden.cli` runs the `pipewarden` command."""
+
+from pipewarden.cli import main
+
+main()
