@@ -325,11 +325,6 @@ def test_output_into_a_missing_folder_is_an_error_naming_it(work: Path) -> None:
     assert not (work / "nowhere").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: cli/_scan.py writes OUTPUT.tmp and only then fails to replace a directory "
-    "with it; the .tmp file is left behind",
-)
 def test_output_onto_a_folder_fails_without_leaving_a_partial_file(work: Path) -> None:
     (work / "reports").mkdir()
     result = run("scan", "benign.pkl", "-o", "reports", cwd=work)
@@ -408,12 +403,6 @@ def test_a_missing_path_is_a_usage_error_naming_it(work: Path) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: cli/_app.py fail() prints the error with rich markup enabled, so a path "
-    "containing [..] is mangled ('models[v2]/x.pkl' shows as 'models/x.pkl') or crashes "
-    "with MarkupError and exit 1",
-)
 @pytest.mark.parametrize("name", ["models[v2]/x.pkl", "odd[/b]name.pkl"])
 def test_error_messages_show_paths_with_brackets_literally(work: Path, name: str) -> None:
     result = run("scan", name, cwd=work)
@@ -485,11 +474,6 @@ def test_opcode_limit_is_a_finding_and_fails_the_scan(work: Path) -> None:
     assert run("scan", "long.pkl", "--max-opcodes", "10", "--fail-on", "high", cwd=work).returncode == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: scan/_pickle/_emulator.py compares the opcode count with max_opcodes only "
-    "every 65,536 opcodes, so --max-opcodes below that lets shorter pickles through unchecked",
-)
 def test_opcode_limit_applies_to_short_pickles_too(work: Path) -> None:
     (work / "short.pkl").write_bytes(pickle.dumps(list(range(200)), protocol=2))
     result = run("scan", "short.pkl", "--max-opcodes", "10", "-f", "json", cwd=work)

@@ -223,7 +223,7 @@ findings_strategy = st.builds(
         package=st.none() | texts,
     ),
     evidence=st.dictionaries(st.text(max_size=10), json_values, max_size=4),
-    # Unique and never "security": see the strict xfail below for duplicates.
+    # Duplicates and "security" itself are covered by test_sarif_stays_valid_when_references_repeat.
     references=st.lists(st.from_regex(r"CWE-[0-9]{1,4}", fullmatch=True), unique=True, max_size=3).map(tuple),
 )
 
@@ -405,11 +405,6 @@ def test_sarif_is_valid_for_any_findings(findings: list[Finding]) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: SarifRenderer builds rule tags as ['security', *references] without "
-    "removing duplicates; SARIF propertyBag.tags must be unique, so the log is rejected",
-)
 @pytest.mark.parametrize("references", [("CWE-502", "CWE-502"), ("security",)])
 def test_sarif_stays_valid_when_references_repeat(references: tuple[str, ...]) -> None:
     assert_valid_sarif(report_of(make(references=references)).render("sarif"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipewarden.cli import _scan  # noqa: F401 - registers `pipewarden scan` on the app
 from pipewarden.cli._app import app, main
 
 __all__ = ["app", "main"]

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipewarden import __version__
-from pipewarden.errors import ConfigError, PipewardenError, ScanInputError
+from pipewarden.errors import PipewardenError
 
 __all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "app", "err_console", "fail", "main"]
 
@@ -51,13 +52,9 @@ def _root(
 
 def fail(exc: PipewardenError) -> typer.Exit:
     """Print an error the way every command does and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-    if isinstance(exc, ConfigError | ScanInputError):
-        return typer.Exit(EXIT_USAGE)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
 def main() -> None:
-    from pipewarden.cli import _scan  # noqa: F401 - registers the command
-
     app()

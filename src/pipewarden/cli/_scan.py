@@ -102,11 +102,12 @@ def scan(
         if output is None:
             sys.stdout.write(text)
         else:
+            tmp = output.with_name(f".{output.name}.pipewarden-tmp")
             try:
-                tmp = output.with_name(output.name + ".tmp")
                 tmp.write_text(text, encoding="utf-8")
                 tmp.replace(output)
             except OSError as exc:
+                tmp.unlink(missing_ok=True)
                 raise ReportError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
     except PipewardenError as exc:
         raise fail(exc) from None

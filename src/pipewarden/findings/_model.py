@@ -30,11 +30,12 @@ class Severity(enum.IntEnum):
     @classmethod
     def parse(cls, text: str) -> Severity:
         """Read a severity name, case-insensitively; raise `ConfigError` on anything else."""
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            names = ", ".join(s.label for s in cls)
-            raise ConfigError(f"{text!r}: not a severity (expected one of {names})") from None
+        wanted = text.strip().lower()
+        for severity in cls:
+            if severity.label == wanted:
+                return severity
+        names = ", ".join(s.label for s in cls)
+        raise ConfigError(f"{text!r}: not a severity (expected one of {names})")
 
     def __str__(self) -> str:
         return self.label

@@ -179,7 +179,7 @@ class Engine:
                 ctx.add(
                     "PW-SCAN-209",
                     member=member,
-                    message="not a model format; nothing a loader runs",
+                    message="content matches no model format; nothing a loader runs",
                 )
             return
         for scanner in matched:

@@ -88,7 +88,7 @@ class SarifRenderer(Renderer):
                     "name": finding.title,
                     "shortDescription": {"text": finding.title},
                     "properties": {
-                        "tags": ["security", *finding.references],
+                        "tags": list(dict.fromkeys(["security", *finding.references])),
                         "security-severity": _SECURITY_SEVERITY[finding.severity],
                     },
                 }
@@ -102,7 +102,6 @@ class SarifRenderer(Renderer):
                         "driver": {
                             "name": report.tool,
                             "version": report.version,
-                            "informationUri": "https://pypi.org/project/pipewarden/",
                             "rules": rules,
                         }
                     },

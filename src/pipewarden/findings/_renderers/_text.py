@@ -51,7 +51,7 @@ class TextRenderer(Renderer):
                 label = finding.severity.label
                 table.add_row(
                     f"[{_STYLE[label]}]{label}[/]",
-                    finding.rule_id,
+                    escape(finding.rule_id),
                     escape(finding.location.describe()),
                     escape(f"{finding.title}: {finding.message}"),
                 )

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.scan._context import LimitHit, ScanContext
+from pipewarden.scan._pickle._fast import fast_run
+from pipewarden.scan._pickle._memo import Memo
 from pipewarden.scan._pickle._source import EndOfData, LineTooLong, Source
 from pipewarden.scan._pickle._values import (
-    MEMO_BOX,
     Blob,
     Box,
     GlobalRef,
@@ -115,8 +116,8 @@ class _Emulator:
         self.joblib_arrays = joblib_arrays
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
-        self.memo: list[Any] = []
-        self.memo_extra: dict[int, Any] = {}
+        self.memo = Memo()
+        self.next_check = min(0x10000, self.limits.max_opcodes + 1)
         self.proto = 0
         self.frame_end: int | None = None
         self.frame_violation: str | None = None
@@ -142,10 +143,10 @@ class _Emulator:
         res = self.result
         src = self.src
         table = self.table
-        max_ops = self.limits.max_opcodes
         count = 0
         try:
             while True:
+                count = fast_run(self, count)
                 self.at = src.tell()
                 code = src.read_byte()
                 if code < 0:
@@ -154,12 +155,8 @@ class _Emulator:
                 if handler is None:
                     raise _Malformed(f"invalid opcode 0x{code:02x}", self.at)
                 count += 1
-                if count & 0xFFFF == 0:
-                    if count > max_ops:
-                        raise LimitHit("max_opcodes", f"more than {max_ops} opcodes")
-                    self.ctx.check_time()
-                    if len(self.stack) > self.limits.max_stack:
-                        raise LimitHit("max_stack", f"more than {self.limits.max_stack} stack items")
+                if count >= self.next_check:
+                    self.periodic_check(count)
                 handler()
                 if self.frame_end is not None and src.tell() > self.frame_end:
                     if self.at < self.frame_end:
@@ -285,27 +282,35 @@ class _Emulator:
         return Made(func, args)
 
     def memo_get(self, idx: int) -> Any:
-        if 0 <= idx < len(self.memo):
-            return self.memo[idx]
-        if idx in self.memo_extra:
-            return self.memo_extra[idx]
-        raise _Malformed(f"memo has no entry {idx}", self.at)
+        try:
+            return self.memo.get(idx)
+        except KeyError:
+            raise _Malformed(f"memo has no entry {idx}", self.at) from None
 
     def memo_put(self, idx: int, value: Any) -> None:
         if idx < 0:
             raise _Malformed("negative memo index", self.at)
-        if isinstance(value, Box):
-            value = MEMO_BOX[value.kind]
-        if idx == len(self.memo):
-            if idx >= self.limits.max_memo:
-                raise LimitHit("max_memo", f"more than {self.limits.max_memo} memo entries")
-            self.memo.append(value)
-        elif idx < len(self.memo):
-            self.memo[idx] = value
-        else:
-            if len(self.memo_extra) >= self.limits.max_memo:
-                raise LimitHit("max_memo", f"more than {self.limits.max_memo} memo entries")
-            self.memo_extra[idx] = value
+        if len(self.memo) >= self.limits.max_memo and idx >= len(self.memo.entries):
+            raise LimitHit("max_memo", f"more than {self.limits.max_memo} memo entries")
+        self.memo.put(idx, value)
+
+    def periodic_check(self, count: int) -> None:
+        """Every 65,536 opcodes (and at --max-opcodes): the opcode, memo, stack and time limits."""
+        limits = self.limits
+        self.next_check = min(count + 0x10000, limits.max_opcodes + 1)
+        if count > limits.max_opcodes:
+            raise LimitHit("max_opcodes", f"more than {limits.max_opcodes} opcodes")
+        if len(self.memo) > limits.max_memo:
+            raise LimitHit("max_memo", f"more than {limits.max_memo} memo entries")
+        if len(self.stack) > limits.max_stack:
+            raise LimitHit("max_stack", f"more than {limits.max_stack} stack items")
+        self.ctx.check_time()
+
+    def need_kind(self, box: Box, how: str, kind: str) -> None:
+        # pickle.py calls append/extend, __setitem__ or add/update on the target:
+        # on the wrong built-in container the real load fails.
+        if box.kind != kind:
+            raise _Malformed(f"{how} on a {box.kind}", self.at)
 
     def mutate(self, target: Any, how: str) -> None:
         """APPEND(S)/SETITEM(S)/ADDITEMS/BUILD on `target` call methods of `target`."""
@@ -517,6 +522,7 @@ class _Emulator:
         value = self.pop()
         target = self.top()
         if isinstance(target, Box):
+            self.need_kind(target, "APPEND", "list")
             target.add(value)
         else:
             self.mutate(target, "APPEND")
@@ -525,6 +531,7 @@ class _Emulator:
         items = self.pop_mark()
         target = self.top()
         if isinstance(target, Box):
+            self.need_kind(target, "APPENDS", "list")
             for item in items[: Box.KEEP]:
                 target.add(item)
             target.size += max(0, len(items) - Box.KEEP)
@@ -536,6 +543,7 @@ class _Emulator:
         key = self.pop()
         target = self.top()
         if isinstance(target, Box):
+            self.need_kind(target, "SETITEM", "dict")
             target.set(key, value)
         else:
             self.mutate(target, "SETITEM")
@@ -544,6 +552,7 @@ class _Emulator:
         items = self.pop_mark()
         target = self.top()
         if isinstance(target, Box):
+            self.need_kind(target, "SETITEMS", "dict")
             self._fill_dict(target, items)
         else:
             self.mutate(target, "SETITEMS")
@@ -552,6 +561,7 @@ class _Emulator:
         items = self.pop_mark()
         target = self.top()
         if isinstance(target, Box):
+            self.need_kind(target, "ADDITEMS", "set")
             for item in items[: Box.KEEP]:
                 target.add(item)
         else:
@@ -605,7 +615,7 @@ class _Emulator:
         self.memo_put(_unpack_I(self.src.read(4))[0], self.top())
 
     def op_MEMOIZE(self) -> None:
-        self.memo_put(len(self.memo), self.top())
+        self.memo_put(len(self.memo.entries), self.top())
 
     # -- globals, calls and state ----------------------------------------
     def op_GLOBAL(self) -> None:
