@@ -38,7 +38,10 @@ from tests.scan._asm import (
 P = pickle
 
 LOAD_PICKLE = "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))"
-LOAD_PICKLE_ALL = "import pickle,sys\nf=open(sys.argv[1],'rb')\nwhile True:\n    try: pickle.load(f)\n    except EOFError: break"
+LOAD_PICKLE_ALL = (
+    "import pickle,sys\nf=open(sys.argv[1],'rb')\n"
+    "while True:\n    try: pickle.load(f)\n    except EOFError: break"
+)
 LOAD_TORCH = "import torch,sys; torch.load(sys.argv[1], weights_only=False)"
 LOAD_JOBLIB = "import joblib,sys; joblib.load(sys.argv[1])"
 LOAD_NUMPY = "import numpy,sys; numpy.load(sys.argv[1], allow_pickle=True)"
@@ -213,6 +216,25 @@ def _unknown_gadget() -> bytes:
     )
 
 
+def _gadget(module: str, name: str, *args: bytes) -> Callable[[], bytes]:
+    """module.name(*args) through protocol 4: for gadgets that published denylists missed."""
+
+    def build() -> bytes:
+        return proto(4) + stack_global(module, name) + P.MARK + b"".join(args) + P.TUPLE + P.REDUCE + P.STOP
+
+    return build
+
+
+def _bound_method_gadget() -> bytes:
+    # code.InteractiveInterpreter().runsource(src): an instance from an
+    # innocent-looking class, then one of its methods by dotted name.
+    inst = stack_global("code", "InteractiveInterpreter") + P.EMPTY_TUPLE + P.REDUCE
+    call = (
+        stack_global("code", "InteractiveInterpreter.runsource") + inst + sbu(f"print('{MARKER}-runsource')")
+    )
+    return proto(4) + call + P.TUPLE2 + P.REDUCE + P.STOP
+
+
 def _setstate_hijack() -> bytes:
     # BUILD sets an instance's __setstate__ to os.system; a second BUILD calls it.
     inst = glob("argparse", "Namespace") + P.EMPTY_TUPLE + P.REDUCE
@@ -304,7 +326,7 @@ def _torch_zip(
     if bad_crc:
         # Corrupt the CRC in both headers: PyTorch's reader does not check it.
         for sig in (b"PK\x03\x04", b"PK\x01\x02"):
-            i = raw.find(sig + (b"" if sig == b"PK\x03\x04" else b""))
+            i = raw.find(sig)
             while i >= 0:
                 off = 14 if sig == b"PK\x03\x04" else 16
                 nlen_off = 26 if sig == b"PK\x03\x04" else 28
@@ -615,6 +637,46 @@ def malicious_cases() -> list[Case]:
             _unknown_gadget,
         ),
         _raw("runpy-run-code", "model.pkl", "runpy._run_code", _runpy),
+        _raw(
+            "gadget-cprofile-run",
+            "model.pkl",
+            "cProfile.run executes a string",
+            _gadget("cProfile", "run", sbu(f"print('{MARKER}-cprofile')")),
+        ),
+        _raw(
+            "gadget-profile-run",
+            "model.pkl",
+            "profile.run executes a string",
+            _gadget("profile", "run", sbu(f"print('{MARKER}-profile')")),
+        ),
+        _raw(
+            "gadget-pydoc-pipepager",
+            "model.pkl",
+            "pydoc.pipepager runs a shell command",
+            _gadget("pydoc", "pipepager", sbu("x"), sbu(echo("pipepager"))),
+        ),
+        _raw(
+            "gadget-bdb-run",
+            "model.pkl",
+            "bdb.Bdb.run on a fresh debugger",
+            lambda: (
+                proto(4)
+                + stack_global("bdb", "Bdb.run")
+                + stack_global("bdb", "Bdb")
+                + P.EMPTY_TUPLE
+                + P.REDUCE
+                + sbu(f"print('{MARKER}-bdb')")
+                + P.TUPLE2
+                + P.REDUCE
+                + P.STOP
+            ),
+        ),
+        _raw(
+            "gadget-bound-method",
+            "model.pkl",
+            "code.InteractiveInterpreter.runsource by dotted name",
+            _bound_method_gadget,
+        ),
         _raw(
             "setstate-hijack",
             "model.pkl",
@@ -999,7 +1061,8 @@ def _onnx_case(dest: Path) -> Path:
 
 
 _ORDINARY_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] == 'user' %}{{ '<|user|>' + message['content'].strip() }}"
+    "{% for message in messages %}{% if message['role'] == 'user' %}"
+    "{{ '<|user|>' + message['content'].strip() }}"
     "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>' + message['content'] }}{% endif %}"
     "{% if loop.last and add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}{% endfor %}"
 )
