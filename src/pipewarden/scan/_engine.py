@@ -97,6 +97,7 @@ class Engine:
     def __init__(self, *, policy: ScanPolicy, limits: ScanLimits) -> None:
         self.policy = policy
         self.limits = limits
+        self.pickle_scanner = PickleScanner()
         self.scanners: tuple[FormatScanner, ...] = (
             NumpyScanner(),
             SafetensorsScanner(),
@@ -109,7 +110,7 @@ class Engine:
             KerasMetadataScanner(),
             ZipScanner(),
             TarScanner(),
-            PickleScanner(),
+            self.pickle_scanner,
             JsonScanner(),
         )
 
@@ -132,7 +133,10 @@ class Engine:
                 continue
             if scanner.sniff(head, inp):
                 if scanner.name in _EXCLUSIVE:
-                    return [scanner]
+                    # A pickle can begin with another format's magic bytes (BINFLOAT
+                    # is 'G', as in GGUF): pickle.load would still run it.
+                    pickle = self.pickle_scanner
+                    return [scanner, pickle] if pickle.sniff(head, inp) else [scanner]
                 matched.append(scanner)
         return matched
 

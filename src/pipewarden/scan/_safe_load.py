@@ -43,13 +43,12 @@ def _checked(policy: ScanPolicy, where: str, module: str, name: str) -> tuple[st
 
 
 def _restricted_pickle_module(policy: ScanPolicy, where: str) -> types.SimpleNamespace:
+    # No persistent_load method here: torch assigns its own on the instance,
+    # which the C unpickler ignores when the class defines one.
     class Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
             module, name = _checked(policy, where, module, name)
             return super().find_class(module, name)
-
-        def persistent_load(self, pid: Any) -> Any:
-            raise pickle.UnpicklingError(f"{where}: persistent ids are not loaded outside PyTorch files")
 
     def load(file: IO[bytes], **kwargs: Any) -> Any:
         return Unpickler(file, **kwargs).load()
@@ -68,10 +67,15 @@ def _load_torch(data: bytes, policy: ScanPolicy, where: str, map_location: Any) 
 
 
 def _load_pickle(stream: IO[bytes], policy: ScanPolicy, where: str) -> Any:
+    def refuse(pid: Any) -> Any:
+        raise pickle.UnpicklingError(f"{where}: persistent ids are not loaded outside PyTorch files")
+
     try:
         from joblib.numpy_pickle import NumpyUnpickler
     except ImportError:
-        return _restricted_pickle_module(policy, where).Unpickler(stream).load()
+        plain = _restricted_pickle_module(policy, where).Unpickler(stream)
+        plain.persistent_load = refuse
+        return plain.load()
 
     class RestrictedNumpyUnpickler(NumpyUnpickler):  # type: ignore[misc]
         def find_class(self, module: str, name: str) -> Any:
@@ -79,7 +83,7 @@ def _load_pickle(stream: IO[bytes], policy: ScanPolicy, where: str) -> Any:
             return super().find_class(module, name)
 
         def persistent_load(self, pid: Any) -> Any:
-            raise pickle.UnpicklingError(f"{where}: persistent ids are not loaded outside PyTorch files")
+            return refuse(pid)
 
     # joblib's unpickler reads plain pickles exactly as pickle does, and joblib's
     # inline arrays too.

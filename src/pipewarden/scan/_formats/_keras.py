@@ -35,11 +35,18 @@ _MARKERS = frozenset(
         "__slice__",
         "__ellipsis__",
         "__passthrough__",
-        "function",
         "__tuple__",
         "__list__",
         "__dict__",
     }
+)
+# {"class_name": "function", "module": M, "config": NAME} names a function that
+# Keras imports from M: only Keras' own activation/loss/metric/op modules pass
+# (CVE-2025-8747 used keras.utils.get_file this way).
+_FUNCTION_MODULES = frozenset(
+    f"{prefix}{part}"
+    for prefix in ("keras.", "keras.src.", "tf_keras.", "tensorflow.keras.")
+    for part in ("activations", "losses", "metrics", "ops", "backend")
 )
 
 
@@ -102,6 +109,16 @@ def check_keras_config(config: Any, ctx: ScanContext, member: str | None, *, pat
                     message=f"{label}: TFOpLambda calls TensorFlow function {fn!r} chosen by name",
                     evidence={"layer": label, "function": str(fn)[:200]},
                 )
+            elif class_name == "function":
+                fn = node.get("config")
+                if module not in _FUNCTION_MODULES or not isinstance(fn, str) or not fn.isidentifier():
+                    ctx.add(
+                        "PW-SCAN-302",
+                        member=member,
+                        message=f"{label}: function {fn!r} imported from module {module!r}, outside Keras' "
+                        "activations, losses, metrics and ops",
+                        evidence={"layer": label, "module": module, "function": str(fn)[:200]},
+                    )
             elif class_name not in _MARKERS and (
                 class_name not in known
                 or not _module_ok(module)

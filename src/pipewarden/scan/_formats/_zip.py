@@ -6,7 +6,7 @@ import posixpath
 import zlib
 from typing import TYPE_CHECKING
 
-from pipewarden.scan._formats._interface import FormatScanner, child
+from pipewarden.scan._formats._interface import FormatError, FormatScanner, child
 from pipewarden.scan._formats._zipread import (
     ZipEntry,
     ZipIndex,
@@ -113,7 +113,17 @@ class ZipScanner(FormatScanner):
     name = "zip"
 
     def sniff(self, head: bytes, inp: Input) -> bool:
-        return head[:4] in (b"PK\x03\x04", b"PK\x05\x06") or find_eocd(inp) is not None
+        if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            return True
+        # Data before an archive (self-extractors, pickle+zip polyglots): a zip only
+        # if its directory really reads, not because the end-record bytes occur.
+        if find_eocd(inp) is None:
+            return False
+        try:
+            read_zip(inp, max_entries=1 << 20)
+        except FormatError:
+            return False
+        return True
 
     def scan(self, inp: Input, ctx: ScanContext, member: str | None, engine: Engine, depth: int) -> None:
         index = read_zip(inp, max_entries=ctx.limits.max_members)

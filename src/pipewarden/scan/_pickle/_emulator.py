@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.scan._context import LimitHit, ScanContext
+from pipewarden.scan._pickle._conditional import all_resolved, check_call, check_partial_state
 from pipewarden.scan._pickle._fast import fast_run
 from pipewarden.scan._pickle._memo import Memo
 from pipewarden.scan._pickle._source import EndOfData, LineTooLong, Source
@@ -75,6 +76,8 @@ class _GlobalUse:
     offset: int
     count: int = 0
     calls: list[str] = field(default_factory=list)
+    conditional_calls: int = 0  # calls of getattr/partial judged by _conditional
+    resolved_calls: int = 0  # ... of which resolved statically to allowlisted targets
 
 
 @dataclass
@@ -216,9 +219,9 @@ class _Emulator:
     def line(self) -> bytes:
         return self.src.readline(self.limits.max_line_bytes)
 
-    def text(self, data: bytes, encoding: str = "utf-8") -> str:
+    def text(self, data: bytes, encoding: str = "utf-8", errors: str = "strict") -> str:
         try:
-            return data.decode(encoding)
+            return data.decode(encoding, errors)
         except UnicodeDecodeError as exc:
             raise _Malformed(f"undecodable text: {exc.reason}", self.at) from None
 
@@ -227,7 +230,8 @@ class _Emulator:
             head = self.src.read(_KEEP_STR)
             self.src.skip(n - _KEEP_STR)
             return Blob(n, head)
-        return self.text(self.src.read(n), "utf-8") if n else ""
+        # pickle.py decodes BINUNICODE* with 'surrogatepass' (lone surrogates load).
+        return self.text(self.src.read(n), "utf-8", "surrogatepass") if n else ""
 
     def read_bytes(self, n: int) -> bytes | Blob:
         if n > _KEEP_BYTES:
@@ -264,8 +268,12 @@ class _Emulator:
         use.count += 1
         return GlobalRef(module, name, safe=use.verdict is Verdict.SAFE, offset=use.offset)
 
-    def call(self, func: Any, args: Any, how: str) -> Made:
+    def call(self, func: Any, args: Any, how: str) -> Any:
         if isinstance(func, GlobalRef):
+            if how == "REDUCE" and not func.safe:
+                resolved = check_call(self, func, args)
+                if resolved is not None:
+                    return resolved
             if not func.safe:
                 use = self.result.globals.get((func.module, func.name))
                 if use is not None and len(use.calls) < 3:
@@ -663,6 +671,8 @@ class _Emulator:
         self.mutate(inst, "BUILD")
         if isinstance(inst, Made):
             inst.state = state
+            if inst.made_by("functools.partial"):
+                check_partial_state(self, inst, state)
             if self.joblib_arrays and (
                 inst.made_by("joblib.numpy_pickle.NumpyArrayWrapper")
                 or inst.made_by("joblib.numpy_pickle.NDArrayWrapper")
@@ -698,6 +708,17 @@ class _Emulator:
 
     def _persistent(self, pid: Any) -> None:
         self.result.persistent_ids += 1
+        if (
+            self.torch_ids
+            and isinstance(pid, tuple)
+            and len(pid) >= 2
+            and pid[0] == "module"
+            and isinstance(pid[1], GlobalRef)
+        ):
+            # Legacy torch.save: ('module', cls, file, source) resolves to cls, a
+            # global already judged (torch/serialization.py, persistent_load).
+            self.stack.append(pid[1])
+            return
         if not self.torch_ids:
             self.finding(
                 "PW-SCAN-107",
@@ -812,7 +833,7 @@ def emulate(
 
 def _report_globals(ctx: ScanContext, member: str | None, result: PickleResult) -> None:
     for (module, name), use in result.globals.items():
-        if use.verdict is Verdict.SAFE:
+        if use.verdict is Verdict.SAFE or all_resolved((module, name), use):
             continue
         qualified = f"{module}.{name}"
         evidence: dict[str, Any] = {

@@ -74,7 +74,7 @@ def fast_run(emu: _Emulator, count: int) -> int:
             if end > limit:
                 break
             try:
-                stack.append(buf[pos + 2 : end].decode("utf-8"))
+                stack.append(buf[pos + 2 : end].decode("utf-8", "surrogatepass"))
             except UnicodeDecodeError:
                 break
             pos = end
