@@ -228,3 +228,74 @@ def test_limits_give_high_findings_not_passes(limits: ScanLimits, data: bytes) -
 def test_protocol_above_5_is_not_a_pickle_and_fails_closed() -> None:
     assert rules(scan_bytes(b"\x80\x06N.")) == {"PW-SCAN-201"}
     assert rules(scan_bytes(b"\x80\x02\x80\x09N.")) == {"PW-SCAN-109"}
+
+
+def test_getattr_on_an_allowlisted_class_resolves_statically() -> None:
+    # Protocol 4 pickles a classmethod as getattr(cls, name): pandas time zones do.
+    ok = proto(4) + stack_global("builtins", "getattr") + stack_global("zoneinfo", "ZoneInfo")
+    ok += (
+        sbu("_unpickle")
+        + P.TUPLE2
+        + P.REDUCE
+        + sbu("UTC")
+        + P.BININT1
+        + b"\x01"
+        + P.TUPLE2
+        + P.REDUCE
+        + P.STOP
+    )
+    assert scan_bytes(ok).findings == ()
+
+
+def test_getattr_to_an_unlisted_attribute_is_still_flagged() -> None:
+    bad = proto(4) + stack_global("builtins", "getattr") + stack_global("zoneinfo", "ZoneInfo")
+    bad += sbu("__init_subclass__") + P.TUPLE2 + P.REDUCE + P.STOP
+    assert {"PW-SCAN-101"} <= rules(scan_bytes(bad))
+
+
+def test_getattr_reused_from_the_memo_for_a_second_call_is_judged_per_call() -> None:
+    data = (
+        proto(4)
+        + stack_global("builtins", "getattr")
+        + P.MEMOIZE
+        + stack_global("zoneinfo", "ZoneInfo")
+        + sbu("_unpickle")
+        + P.TUPLE2
+        + P.REDUCE
+        + P.POP
+        + P.BINGET
+        + b"\x00"
+        + stack_global("collections", "OrderedDict")
+        + sbu("fromkeys")
+        + P.TUPLE2
+        + P.REDUCE
+        + P.STOP
+    )
+    assert "PW-SCAN-101" in rules(scan_bytes(data))
+
+
+def test_partial_of_an_allowlisted_function_passes_only_if_build_keeps_it() -> None:
+    import functools
+
+    from sklearn.utils.validation import check_array  # type: ignore[import-untyped]
+
+    assert scan_bytes(pickle.dumps(functools.partial(check_array, ensure_2d=False))).findings == ()
+    # Same partial, but BUILD swaps its function for another (allowlisted) callable.
+    swapped = (
+        proto(2)
+        + glob("functools", "partial")
+        + glob("sklearn.utils.validation", "check_array")
+        + P.TUPLE1
+        + P.REDUCE
+        + P.MARK
+        + glob("builtins", "set")
+        + P.EMPTY_TUPLE
+        + P.NONE
+        + P.NONE
+        + P.TUPLE
+        + P.BUILD
+        + P.STOP
+    )
+    report = scan_bytes(swapped)
+    assert rules(report) == {"PW-SCAN-101"}
+    assert report.findings[0].evidence["global"] == "functools.partial"

@@ -226,3 +226,64 @@ def test_torchscript_code_calling_custom_ops_is_flagged() -> None:
         zipfile.ZIP_STORED,
     )
     assert rules(scan_bytes(data)) == {"PW-SCAN-310"}
+
+
+def test_keras_function_reference_outside_keras_modules_is_flagged() -> None:
+    import json as _json
+
+    layers = [
+        {
+            "module": "keras.layers",
+            "class_name": "Dense",
+            "registered_name": None,
+            "config": {
+                "name": "d",
+                "units": 1,
+                "activation": {
+                    "module": "keras.utils",
+                    "class_name": "function",
+                    "config": "get_file",
+                    "registered_name": "function",
+                },
+            },
+        },
+        {
+            "module": "keras.layers",
+            "class_name": "Dense",
+            "registered_name": None,
+            "config": {
+                "name": "ok",
+                "units": 1,
+                "activation": {
+                    "module": "keras.activations",
+                    "class_name": "function",
+                    "config": "relu",
+                    "registered_name": "function",
+                },
+            },
+        },
+    ]
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {"name": "m", "layers": layers},
+    }
+    data = _zip({"config.json": _json.dumps(config).encode(), "metadata.json": b"{}"})
+    report = scan_bytes(data)
+    assert rules(report) == {"PW-SCAN-302"}
+    (finding,) = report.findings
+    assert "get_file" in finding.message
+
+
+def test_legacy_torch_whole_module_is_clean(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), path, _use_new_zipfile_serialization=False)
+    assert scan_path(path).at_or_above(Severity.LOW) == ()
+
+
+def test_pandas_named_time_zone_is_clean() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=3, tz="Europe/Berlin")})
+    assert scan_bytes(pickle.dumps(frame)).at_or_above(Severity.LOW) == ()
