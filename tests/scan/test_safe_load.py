@@ -45,7 +45,7 @@ def test_refuses_a_malicious_pickle_without_running_it(
 def test_refuses_an_unknown_global_at_the_default_threshold(tmp_path: Path) -> None:
     path = tmp_path / "model.pkl"
     path.write_bytes(proto(2) + glob("mypkg", "Net") + P.EMPTY_TUPLE + P.REDUCE + P.STOP)
-    with pytest.raises(UnsafeModelError, match="mypkg.Net"):
+    with pytest.raises(UnsafeModelError, match=r"mypkg\.Net"):
         safe_load(path)
 
 
@@ -82,7 +82,7 @@ def test_other_formats_are_refused_with_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ScanInputError, match="absent.pkl"):
+    with pytest.raises(ScanInputError, match=r"absent\.pkl"):
         safe_load(tmp_path / "absent.pkl")
 
 
