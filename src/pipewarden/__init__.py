@@ -6,11 +6,7 @@ this module only carries the version.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pipewarden")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The single source of the version: pyproject.toml reads it from here.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from pipewarden import __version__
 from pipewarden.errors import PipewardenError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "app", "err_console", "fail", "main"]
 
@@ -25,7 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err_console = Console(stderr=True, highlight=False)
+
+
+def err_console() -> Console:
+    """The console for errors and progress (stderr); rich is imported only when needed."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def _version(value: bool) -> None:
@@ -52,7 +59,11 @@ def _root(
 
 def fail(exc: PipewardenError) -> typer.Exit:
     """Print an error the way every command does and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console().print(
+        f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+    )
     return typer.Exit(EXIT_USAGE)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
 
 from pipewarden.cli._app import app, err_console, fail
 from pipewarden.errors import PipewardenError, ReportError
@@ -83,11 +82,13 @@ def scan(
         )
         scan_policy = ScanPolicy.from_file(policy) if policy is not None else ScanPolicy.default()
         if sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn  # only drawn on a terminal
+
             with Progress(
                 TextColumn("scanning"),
                 BarColumn(),
                 TextColumn("{task.completed}/{task.total} {task.description}"),
-                console=err_console,
+                console=err_console(),
                 transient=True,
             ) as bar:
                 task = bar.add_task("", total=None)

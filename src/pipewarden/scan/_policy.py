@@ -20,8 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipewarden.errors import ConfigError
 
 __all__ = ["GlobalVerdict", "ScanPolicy", "Verdict"]
@@ -420,6 +418,8 @@ class ScanPolicy:
     @classmethod
     def from_file(cls, path: str | Path) -> ScanPolicy:
         """Read a policy file; `ConfigError` names the file and the bad entry."""
+        import yaml  # imported here: only policy files need it
+
         p = Path(path)
         try:
             doc: Any = yaml.safe_load(p.read_text(encoding="utf-8"))

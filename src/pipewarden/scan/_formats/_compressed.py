@@ -8,10 +8,7 @@ scans what comes out by content.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
 import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -84,6 +81,11 @@ class _ZlibReader(io.RawIOBase):
 
 
 def _open(kind: str, raw: BinaryIO) -> BinaryIO:
+    # The codec modules are imported on use: most scans meet none of them.
+    import bz2
+    import gzip
+    import lzma
+
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if kind == "bzip2":
@@ -97,6 +99,12 @@ def _open(kind: str, raw: BinaryIO) -> BinaryIO:
     if kind == "joblib-zlib":
         raw.read(2)
     return io.BufferedReader(_ZlibReader(raw))
+
+
+def _lzma_error() -> type[Exception]:
+    import lzma
+
+    return lzma.LZMAError
 
 
 class _Counted(io.RawIOBase):
@@ -114,7 +122,7 @@ class _Counted(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         try:
             data = self._inner.read(len(buffer))
-        except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        except (OSError, EOFError, ValueError, zlib.error, _lzma_error()) as exc:
             raise FormatError(f"corrupt compressed data: {exc}") from exc
         n = len(data)
         buffer[:n] = data

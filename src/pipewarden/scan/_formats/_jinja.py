@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jinja2 import nodes
-from jinja2.exceptions import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
-
 if TYPE_CHECKING:
     from pipewarden.scan._context import ScanContext
 
@@ -47,6 +43,10 @@ def check_template(
     source: str, ctx: ScanContext, *, member: str | None, offset: int | None, key: str
 ) -> None:
     """Parse (never render) a template and report constructs that reach Python internals."""
+    from jinja2 import nodes  # imported here: most scans meet no template
+    from jinja2.exceptions import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment()
     try:
         tree = env.parse(source)

@@ -6,7 +6,6 @@ length, a Python-literal dict with descr, fortran_order and shape.
 
 from __future__ import annotations
 
-import ast
 import math
 import struct
 from typing import TYPE_CHECKING, Any
@@ -82,6 +81,8 @@ class NumpyScanner(FormatScanner):
         if hlen > ctx.limits.max_header_bytes or start + hlen > inp.size:
             raise FormatError(f"npy header length {hlen} runs past the file", offset=8)
         text = inp.read_range(start, hlen).decode("utf-8" if major == 3 else "latin-1", errors="replace")
+        import ast  # literal_eval only: never evaluates code
+
         try:
             header = ast.literal_eval(text)  # literals only: never evaluates code
         except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:

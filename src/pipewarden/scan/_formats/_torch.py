@@ -6,7 +6,6 @@ caffe2/serialize/inline_container.cc (PyTorchStreamReader).
 
 from __future__ import annotations
 
-import ast
 import re
 import struct
 from typing import TYPE_CHECKING, Any
@@ -82,6 +81,8 @@ def scan_torch_zip_member(
 
 def scan_torchscript_code(source: bytes, ctx: ScanContext, member: str) -> None:
     """Flag TorchScript code that calls custom-op namespaces, file ops or Python builtins."""
+    import ast  # imported here: only TorchScript archives carry code
+
     try:
         tree = ast.parse(source.decode("utf-8"), filename=member)
     except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
@@ -114,9 +115,11 @@ def scan_torchscript_code(source: bytes, ctx: ScanContext, member: str) -> None:
             )
 
 
-def _dotted(node: ast.Attribute) -> str | None:
+def _dotted(node: Any) -> str | None:
+    import ast
+
     parts: list[str] = []
-    cur: ast.expr = node
+    cur = node
     while isinstance(cur, ast.Attribute):
         parts.append(cur.attr)
         cur = cur.value
