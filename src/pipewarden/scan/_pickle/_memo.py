@@ -21,6 +21,12 @@ __all__ = ["Memo"]
 _MAX_HEAP_STR = 0xFFFF
 
 
+def _worth_keeping(value: tuple[Any, ...]) -> bool:
+    if len(value) <= 16 and all(type(item) is int for item in value):
+        return True
+    return any(not isinstance(item, str | int | float | bytes | bool | None | Box) for item in value)
+
+
 class Memo:
     __slots__ = ("box_code", "entries", "extra", "heap", "objs")
 
@@ -46,6 +52,11 @@ class Memo:
             # Decisions never depend on what a memoized container holds (every
             # global and call was judged when made): one stand-in per kind.
             return self.box_code[value.kind]
+        elif kind is tuple and not _worth_keeping(value):
+            # Likewise for tuples of plain data, except those that can size an
+            # array (all ints) or name a callable: a stand-in there only makes
+            # the emulator fail closed where it could have decided.
+            return self.box_code["tuple"]
         self.objs.append(value)
         return ((len(self.objs) - 1) << 1) | 1
 
