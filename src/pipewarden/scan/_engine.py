@@ -171,6 +171,15 @@ class Engine:
         except (OSError, FormatError) as exc:
             ctx.add("PW-SCAN-208", member=member, message=f"cannot be read: {exc}")
             return
+        except Exception as exc:  # fail closed: a sniffer bug must not pass a file
+            logger.debug("recognising %s failed", ctx.path, exc_info=True)
+            ctx.add(
+                "PW-SCAN-202",
+                member=member,
+                message=f"the format could not be recognised ({type(exc).__name__}: {exc})",
+                evidence={"error": type(exc).__name__},
+            )
+            return
         if not matched:
             if expected:
                 ctx.add(
@@ -186,8 +195,11 @@ class Engine:
                     message="content matches no model format; nothing a loader runs",
                 )
             return
+        # When bytes read both as a pickle and as a format whose magic a pickle can
+        # start with, the pickle reading decides if the other one is malformed.
+        tentative = len(matched) > 1 and self.pickle_scanner in matched
         for scanner in matched:
-            self._run(scanner, inp, ctx, member, depth)
+            self._run(scanner, inp, ctx, member, depth, tentative=tentative and scanner.name in _EXCLUSIVE)
 
     def _limit(self, ctx: ScanContext, member: str | None, exc: LimitHit) -> None:
         ctx.add(
@@ -198,11 +210,21 @@ class Engine:
         )
 
     def _run(
-        self, scanner: FormatScanner, inp: Input, ctx: ScanContext, member: str | None, depth: int
+        self,
+        scanner: FormatScanner,
+        inp: Input,
+        ctx: ScanContext,
+        member: str | None,
+        depth: int,
+        *,
+        tentative: bool = False,
     ) -> None:
         try:
             scanner.scan(inp, ctx, member, self, depth)
         except FormatError as exc:
+            if tentative:
+                logger.debug("%s: not %s after all (%s); read as a pickle", ctx.path, scanner.name, exc)
+                return
             ctx.add(
                 "PW-SCAN-202",
                 member=member,

@@ -6,6 +6,7 @@ import posixpath
 import zlib
 from typing import TYPE_CHECKING
 
+from pipewarden.findings import Severity
 from pipewarden.scan._formats._interface import FormatError, FormatScanner, child
 from pipewarden.scan._formats._zipread import (
     ZipEntry,
@@ -121,7 +122,7 @@ class ZipScanner(FormatScanner):
             return False
         try:
             read_zip(inp, max_entries=1 << 20)
-        except FormatError:
+        except (FormatError, ValueError, OverflowError, OSError):
             return False
         return True
 
@@ -130,7 +131,16 @@ class ZipScanner(FormatScanner):
         kind = _archive_kind(index)
         ctx.formats.add(kind)
         for note in index.anomalies:
-            ctx.add("PW-SCAN-205", member=member, message=note, evidence={"archive": kind})
+            # Bytes before an archive are common (self-extractors, a zip held in a
+            # pickle's bytes); both readings are scanned, so that alone is low.
+            low = note.endswith("precede the archive")
+            ctx.add(
+                "PW-SCAN-205",
+                member=member,
+                message=note,
+                evidence={"archive": kind},
+                severity=Severity.LOW if low else None,
+            )
         from pipewarden.scan._formats._torch import scan_torch_zip_member
 
         for entry in index.entries:

@@ -148,6 +148,8 @@ def read_zip(inp: Input, *, max_entries: int) -> ZipIndex:
             pos += 46 + nlen + elen + clen
             name = name_raw.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
             usize, csize, loff = _zip64_extra(extra, usize, csize, loff)
+            if start + loff + 30 > inp.size:
+                raise FormatError(f"{name}: local header offset {loff} lies past the end of the file")
             f.seek(start + loff)
             local = f.read(30)
             if len(local) < 30 or local[:4] != _LOCAL:
