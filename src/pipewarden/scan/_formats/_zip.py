@@ -163,7 +163,12 @@ class ZipScanner(FormatScanner):
                 inp, entry, ctx, where, engine, kind=kind
             ):
                 continue
-            data = member_input(inp, entry, ctx, where)
+            try:
+                data = member_input(inp, entry, ctx, where)
+            except FormatError as exc:
+                # One unreadable member fails closed by itself; the others are still read.
+                ctx.add("PW-SCAN-202", member=where, message=f"zip member cannot be read: {exc}")
+                continue
             if data is None:
                 continue
             if kind == "keras-v3" and entry.name == "config.json":

@@ -181,19 +181,33 @@ def read_zip(inp: Input, *, max_entries: int) -> ZipIndex:
 
 
 def inflate_chunks(inp: Input, entry: ZipEntry, *, chunk: int = 1 << 20) -> Iterator[bytes]:
-    """The decompressed bytes of a deflated, bzip2 or lzma member, in chunks."""
+    """The decompressed bytes of a deflated, bzip2 or LZMA member, in chunks."""
     import bz2
+    import lzma
 
     deflate = entry.method == 8
-    if deflate:
-        decomp: Any = zlib.decompressobj(-15)
-    elif entry.method == 12:
-        decomp = bz2.BZ2Decompressor()
-    else:
-        raise FormatError(f"{entry.name}: unsupported compression method {entry.method}")
     with inp.open() as f:
         f.seek(entry.data_offset)
         remaining = entry.compressed_size
+        if deflate:
+            decomp: Any = zlib.decompressobj(-15)
+        elif entry.method == 12:
+            decomp = bz2.BZ2Decompressor()
+        elif entry.method == 14:
+            # APPNOTE 5.8.8: version (2 bytes), properties size (2), LZMA1 properties.
+            head = f.read(4)
+            if len(head) < 4:
+                raise FormatError(f"{entry.name}: LZMA header is truncated")
+            (psize,) = struct.unpack_from("<H", head, 2)
+            props = f.read(psize)
+            remaining -= 4 + psize
+            try:
+                filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # type: ignore[attr-defined]
+                decomp = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
+            except (lzma.LZMAError, ValueError) as exc:
+                raise FormatError(f"{entry.name}: bad LZMA properties ({exc})") from exc
+        else:
+            raise FormatError(f"{entry.name}: unsupported compression method {entry.method}")
         while remaining > 0:
             data = f.read(min(chunk, remaining))
             if not data:
@@ -201,7 +215,7 @@ def inflate_chunks(inp: Input, entry: ZipEntry, *, chunk: int = 1 << 20) -> Iter
             remaining -= len(data)
             try:
                 out = decomp.decompress(data)
-            except (zlib.error, OSError, ValueError) as exc:
+            except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError) as exc:
                 raise FormatError(f"{entry.name}: corrupt compressed data ({exc})") from exc
             if out:
                 yield out
