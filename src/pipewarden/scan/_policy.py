@@ -16,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +321,9 @@ _DANGEROUS_PREFIXES = (
     "huggingface_hub",
 )
 
+#: The shipped data files: pickle allowlists (*.txt), Keras classes, TensorFlow ops.
+ALLOWLIST_DIR = Path(__file__).with_name("_allowlist")
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -349,7 +351,7 @@ class GlobalVerdict:
 def _shipped_allowlist() -> Mapping[tuple[str, str], str]:
     """The curated allowlist shipped with pipewarden (`_allowlist/*.txt`)."""
     entries: dict[tuple[str, str], str] = {}
-    folder = resources.files("pipewarden.scan").joinpath("_allowlist")
+    folder = ALLOWLIST_DIR
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
         if not item.name.endswith(".txt"):
             continue

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from pipewarden.scan._formats._interface import FormatError, FormatScanner
+from pipewarden.scan._policy import ALLOWLIST_DIR
 
 if TYPE_CHECKING:
     from pipewarden.scan._context import ScanContext
@@ -52,7 +52,7 @@ _FUNCTION_MODULES = frozenset(
 
 @cache
 def known_keras_classes() -> frozenset[str]:
-    text = resources.files("pipewarden.scan").joinpath("_allowlist", "keras_classes.list").read_text("utf-8")
+    text = (ALLOWLIST_DIR / "keras_classes.list").read_text("utf-8")
     return frozenset(
         line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")
     )

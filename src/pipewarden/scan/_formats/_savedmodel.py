@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from pipewarden.scan._formats._interface import FormatError, FormatScanner
 from pipewarden.scan._formats._protobuf import Schema, parse_message
 from pipewarden.scan._pickle._source import Source
+from pipewarden.scan._policy import ALLOWLIST_DIR
 
 if TYPE_CHECKING:
     from pipewarden.scan._context import ScanContext
@@ -91,7 +91,7 @@ _KERAS_META: Schema = {1: _KERAS_OBJECT}
 
 @cache
 def safe_tf_ops() -> frozenset[str]:
-    text = resources.files("pipewarden.scan").joinpath("_allowlist", "tensorflow_ops.list").read_text("utf-8")
+    text = (ALLOWLIST_DIR / "tensorflow_ops.list").read_text("utf-8")
     return frozenset(
         line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tarfile
 from typing import TYPE_CHECKING
 
 from pipewarden.scan._formats._interface import FormatError, FormatScanner, child
@@ -25,6 +24,8 @@ class TarScanner(FormatScanner):
         return block[257:262] == b"ustar" or (len(block) == 512 and _v7_checksum_ok(block))
 
     def scan(self, inp: Input, ctx: ScanContext, member: str | None, engine: Engine, depth: int) -> None:
+        import tarfile  # imported on use: most scans meet no tar
+
         ctx.formats.add("tar")
         entries: dict[str, WindowInput] = {}
         with inp.open() as f:

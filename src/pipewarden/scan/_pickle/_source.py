@@ -12,7 +12,9 @@ from typing import BinaryIO
 
 __all__ = ["EndOfData", "Source"]
 
-_CHUNK = 1 << 20
+# Small enough that payloads (tensor and array bytes) mostly fall outside the
+# buffer and are skipped with seek, not read.
+_CHUNK = 64 << 10
 
 
 class EndOfData(Exception):
@@ -57,7 +59,7 @@ class Source:
             return True
         if self._eof:
             return False
-        parts = [self._buf[self._pos :]]
+        parts = [self._buf[self._pos :]] if avail else []
         self._start += self._pos
         self._pos = 0
         while avail < n:
@@ -67,7 +69,7 @@ class Source:
                 break
             parts.append(chunk)
             avail += len(chunk)
-        self._buf = b"".join(parts)
+        self._buf = parts[0] if len(parts) == 1 else b"".join(parts)
         return avail >= n
 
     def read(self, n: int) -> bytes:
