@@ -8,8 +8,9 @@ unpickler would perform is judged against the allowlist, every call is
 checked for a statically known target, and nothing is ever imported,
 constructed or called.
 
-Techniques it sees through, each with a regression test in
-``tests/scan/test_pickle_techniques.py``: memo indirection (GLOBAL, PUT, ...
+Techniques it sees through, each with a regression case in
+``tests/scan/corpus/`` and ``tests/scan/test_emulator.py``: memo
+indirection (GLOBAL, PUT, ...
 GET, REDUCE), names computed at load time (STACK_GLOBAL over values that are
 results of calls), dotted names resolved by protocol-4 `find_class`,
 protocol-2 `fix_imports` renames (``__builtin__`` → ``builtins``), INST/OBJ,
@@ -21,19 +22,17 @@ malformed data.
 from __future__ import annotations
 
 import _compat_pickle
-import codecs
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.scan._context import LimitHit, ScanContext
 from pipewarden.scan._pickle._conditional import all_resolved, check_call, check_partial_state
 from pipewarden.scan._pickle._fast import fast_run
-from pipewarden.scan._pickle._memo import Memo
+from pipewarden.scan._pickle._ops_data import DataOps
 from pipewarden.scan._pickle._source import EndOfData, LineTooLong, Source
+from pipewarden.scan._pickle._state import PickleResult, _GlobalUse, _Malformed, _Stop
 from pipewarden.scan._pickle._values import (
-    Blob,
     Box,
     GlobalRef,
     Made,
@@ -44,64 +43,16 @@ from pipewarden.scan._pickle._values import (
 )
 from pipewarden.scan._policy import Verdict
 
-__all__ = ["PickleResult", "emulate"]
-
-_KEEP_STR = 4096  # longer strings are read but kept as a prefix
-_KEEP_BYTES = 64
-_MAX_BIGINT = 1 << 16  # bytes of LONG1/LONG4 payload we decode
+__all__ = ["OPCODE_BYTES", "PickleResult", "emulate"]
 
 _unpack_i = struct.Struct("<i").unpack
-_unpack_I = struct.Struct("<I").unpack
 _unpack_Q = struct.Struct("<Q").unpack
-_unpack_d = struct.Struct(">d").unpack
 _unpack_H = struct.Struct("<H").unpack
 
 
-class _Malformed(Exception):
-    """The real unpickler would stop here with an error."""
+class _Emulator(DataOps):
+    """The whole unpickler: data handlers from `DataOps`, plus globals, calls and state."""
 
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-
-class _Stop(Exception):
-    pass
-
-
-@dataclass
-class _GlobalUse:
-    verdict: Verdict
-    reason: str
-    offset: int
-    count: int = 0
-    calls: list[str] = field(default_factory=list)
-    conditional_calls: int = 0  # calls of getattr/partial judged by _conditional
-    resolved_calls: int = 0  # ... of which resolved statically to allowlisted targets
-
-
-@dataclass
-class PickleResult:
-    """What one pickle stream turned out to be."""
-
-    start: int
-    end: int
-    protocol: int
-    opcodes: int
-    stopped: bool
-    error: str | None = None
-    error_offset: int | None = None
-    globals: dict[tuple[str, str], _GlobalUse] = field(default_factory=dict)
-    persistent_ids: int = 0
-    value: Any = None
-
-    @property
-    def looked_like_pickle(self) -> bool:
-        """A stream that stopped cleanly, or that named at least one global."""
-        return self.stopped or bool(self.globals)
-
-
-class _Emulator:
     def __init__(
         self,
         src: Source,
@@ -111,27 +62,11 @@ class _Emulator:
         torch_ids: bool,
         joblib_arrays: bool,
     ) -> None:
-        self.src = src
-        self.ctx = ctx
-        self.member = member
-        self.limits = ctx.limits
-        self.torch_ids = torch_ids
-        self.joblib_arrays = joblib_arrays
-        self.stack: list[Any] = []
-        self.metastack: list[list[Any]] = []
-        self.memo = Memo()
-        self.next_check = min(0x10000, self.limits.max_opcodes + 1)
-        self.proto = 0
-        self.frame_end: int | None = None
-        self.frame_violation: str | None = None
-        self.at = 0
-        self.result = PickleResult(start=src.tell(), end=src.tell(), protocol=0, opcodes=0, stopped=False)
-        self.findings_once: set[tuple[str, str]] = set()
+        super().__init__(src, ctx, member, torch_ids=torch_ids, joblib_arrays=joblib_arrays)
         table: list[Callable[[], None] | None] = [None] * 256
         for name in dir(self):
             if name.startswith("op_"):
-                code = _OPCODES[name[3:]]
-                table[code] = getattr(self, name)
+                table[_OPCODES[name[3:]]] = getattr(self, name)
         self.table = table
 
     # -- reporting -----------------------------------------------------
@@ -198,48 +133,6 @@ class _Emulator:
             )
         return res
 
-    # -- helpers -------------------------------------------------------
-    def pop_mark(self) -> list[Any]:
-        items = self.stack
-        if not self.metastack:
-            raise _Malformed("opcode needs a MARK but none is open", self.at)
-        self.stack = self.metastack.pop()
-        return items
-
-    def top(self) -> Any:
-        if not self.stack:
-            raise _Malformed("stack underflow", self.at)
-        return self.stack[-1]
-
-    def pop(self) -> Any:
-        if not self.stack:
-            raise _Malformed("stack underflow", self.at)
-        return self.stack.pop()
-
-    def line(self) -> bytes:
-        return self.src.readline(self.limits.max_line_bytes)
-
-    def text(self, data: bytes, encoding: str = "utf-8", errors: str = "strict") -> str:
-        try:
-            return data.decode(encoding, errors)
-        except UnicodeDecodeError as exc:
-            raise _Malformed(f"undecodable text: {exc.reason}", self.at) from None
-
-    def read_str(self, n: int) -> str | Blob:
-        if n > _KEEP_STR:
-            head = self.src.read(_KEEP_STR)
-            self.src.skip(n - _KEEP_STR)
-            return Blob(n, head)
-        # pickle.py decodes BINUNICODE* with 'surrogatepass' (lone surrogates load).
-        return self.text(self.src.read(n), "utf-8", "surrogatepass") if n else ""
-
-    def read_bytes(self, n: int) -> bytes | Blob:
-        if n > _KEEP_BYTES:
-            head = self.src.read(16)
-            self.src.skip(n - 16)
-            return Blob(n, head)
-        return self.src.read(n)
-
     def find_class(self, module: Any, name: Any) -> GlobalRef:
         if not isinstance(module, str) or not isinstance(name, str):
             what = describe(module) + ", " + describe(name)
@@ -289,19 +182,6 @@ class _Emulator:
             )
         return Made(func, args)
 
-    def memo_get(self, idx: int) -> Any:
-        try:
-            return self.memo.get(idx)
-        except KeyError:
-            raise _Malformed(f"memo has no entry {idx}", self.at) from None
-
-    def memo_put(self, idx: int, value: Any) -> None:
-        if idx < 0:
-            raise _Malformed("negative memo index", self.at)
-        if len(self.memo) >= self.limits.max_memo and idx >= len(self.memo.entries):
-            raise LimitHit("max_memo", f"more than {self.limits.max_memo} memo entries")
-        self.memo.put(idx, value)
-
     def periodic_check(self, count: int) -> None:
         """Every 65,536 opcodes (and at --max-opcodes): the opcode, memo, stack and time limits."""
         limits = self.limits
@@ -313,12 +193,6 @@ class _Emulator:
         if len(self.stack) > limits.max_stack:
             raise LimitHit("max_stack", f"more than {limits.max_stack} stack items")
         self.ctx.check_time()
-
-    def need_kind(self, box: Box, how: str, kind: str) -> None:
-        # pickle.py calls append/extend, __setitem__ or add/update on the target:
-        # on the wrong built-in container the real load fails.
-        if box.kind != kind:
-            raise _Malformed(f"{how} on a {box.kind}", self.at)
 
     def mutate(self, target: Any, how: str) -> None:
         """APPEND(S)/SETITEM(S)/ADDITEMS/BUILD on `target` call methods of `target`."""
@@ -347,283 +221,6 @@ class _Emulator:
     def op_STOP(self) -> None:
         self.result.value = self.pop()
         raise _Stop
-
-    # -- numbers ---------------------------------------------------------
-    def op_INT(self) -> None:
-        data = self.line()[:-1]
-        if data == b"00":
-            self.stack.append(False)
-        elif data == b"01":
-            self.stack.append(True)
-        else:
-            try:
-                self.stack.append(int(data, 0))
-            except ValueError:
-                raise _Malformed(f"INT argument {data[:40]!r} is not an integer", self.at) from None
-
-    def op_BININT(self) -> None:
-        self.stack.append(_unpack_i(self.src.read(4))[0])
-
-    def op_BININT1(self) -> None:
-        self.stack.append(self.src.read(1)[0])
-
-    def op_BININT2(self) -> None:
-        self.stack.append(_unpack_H(self.src.read(2))[0])
-
-    def op_LONG(self) -> None:
-        data = self.line()[:-1]
-        if data.endswith(b"L"):
-            data = data[:-1]
-        try:
-            self.stack.append(int(data, 0) if len(data) <= 4300 else Opaque("big integer"))
-        except ValueError:
-            raise _Malformed(f"LONG argument {data[:40]!r} is not an integer", self.at) from None
-
-    def _long(self, n: int) -> None:
-        if n < 0:
-            raise _Malformed("LONG4 with a negative byte count", self.at)
-        if n > _MAX_BIGINT:
-            self.src.skip(n)
-            self.stack.append(Opaque(f"{n}-byte integer"))
-        else:
-            self.stack.append(int.from_bytes(self.src.read(n), "little", signed=True))
-
-    def op_LONG1(self) -> None:
-        self._long(self.src.read(1)[0])
-
-    def op_LONG4(self) -> None:
-        self._long(_unpack_i(self.src.read(4))[0])
-
-    def op_FLOAT(self) -> None:
-        data = self.line()[:-1]
-        try:
-            self.stack.append(float(data))
-        except ValueError:
-            raise _Malformed(f"FLOAT argument {data[:40]!r} is not a number", self.at) from None
-
-    def op_BINFLOAT(self) -> None:
-        self.stack.append(_unpack_d(self.src.read(8))[0])
-
-    def op_NONE(self) -> None:
-        self.stack.append(None)
-
-    def op_NEWTRUE(self) -> None:
-        self.stack.append(True)
-
-    def op_NEWFALSE(self) -> None:
-        self.stack.append(False)
-
-    # -- strings and bytes -----------------------------------------------
-    def op_STRING(self) -> None:
-        data = self.line()[:-1]
-        if len(data) >= 2 and data[0] == data[-1] and data[:1] in (b'"', b"'"):
-            data = data[1:-1]
-        else:
-            raise _Malformed("STRING argument is not quoted", self.at)
-        try:
-            value = codecs.escape_decode(data)[0]
-        except ValueError as exc:
-            raise _Malformed(f"STRING argument has a bad escape: {exc}", self.at) from None
-        self.stack.append(value.decode("latin-1"))
-
-    def op_BINSTRING(self) -> None:
-        (n,) = _unpack_i(self.src.read(4))
-        if n < 0:
-            raise _Malformed("BINSTRING with a negative length", self.at)
-        value = self.read_bytes(n) if n > _KEEP_STR else self.src.read(n)
-        self.stack.append(value.decode("latin-1") if isinstance(value, bytes) else value)
-
-    def op_SHORT_BINSTRING(self) -> None:
-        self.stack.append(self.src.read(self.src.read(1)[0]).decode("latin-1"))
-
-    def op_UNICODE(self) -> None:
-        data = self.line()[:-1]
-        try:
-            self.stack.append(data.decode("raw-unicode-escape"))
-        except UnicodeDecodeError as exc:
-            raise _Malformed(f"UNICODE argument: {exc.reason}", self.at) from None
-
-    def op_BINUNICODE(self) -> None:
-        self.stack.append(self.read_str(_unpack_I(self.src.read(4))[0]))
-
-    def op_BINUNICODE8(self) -> None:
-        self.stack.append(self.read_str(_unpack_Q(self.src.read(8))[0]))
-
-    def op_SHORT_BINUNICODE(self) -> None:
-        self.stack.append(self.read_str(self.src.read(1)[0]))
-
-    def op_BINBYTES(self) -> None:
-        self.stack.append(self.read_bytes(_unpack_I(self.src.read(4))[0]))
-
-    def op_SHORT_BINBYTES(self) -> None:
-        self.stack.append(self.read_bytes(self.src.read(1)[0]))
-
-    def op_BINBYTES8(self) -> None:
-        self.stack.append(self.read_bytes(_unpack_Q(self.src.read(8))[0]))
-
-    def op_BYTEARRAY8(self) -> None:
-        self.stack.append(self.read_bytes(_unpack_Q(self.src.read(8))[0]))
-
-    def op_NEXT_BUFFER(self) -> None:
-        self.stack.append(Opaque("out-of-band buffer"))
-
-    def op_READONLY_BUFFER(self) -> None:
-        self.top()
-
-    # -- containers ------------------------------------------------------
-    def op_EMPTY_TUPLE(self) -> None:
-        self.stack.append(())
-
-    def _tuple(self, items: list[Any]) -> Any:
-        return tuple(items) if len(items) <= Box.KEEP else Box("tuple", items[: Box.KEEP])
-
-    def op_TUPLE(self) -> None:
-        value = self._tuple(self.pop_mark())  # pop_mark replaces self.stack: read it first
-        self.stack.append(value)
-
-    def op_TUPLE1(self) -> None:
-        self.stack.append((self.pop(),))
-
-    def op_TUPLE2(self) -> None:
-        b = self.pop()
-        a = self.pop()
-        self.stack.append((a, b))
-
-    def op_TUPLE3(self) -> None:
-        c = self.pop()
-        b = self.pop()
-        a = self.pop()
-        self.stack.append((a, b, c))
-
-    def op_EMPTY_LIST(self) -> None:
-        self.stack.append(Box("list"))
-
-    def op_LIST(self) -> None:
-        items = self.pop_mark()
-        box = Box("list", items[: Box.KEEP])
-        box.size = len(items)
-        self.stack.append(box)
-
-    def op_EMPTY_DICT(self) -> None:
-        self.stack.append(Box("dict"))
-
-    def _fill_dict(self, box: Box, items: list[Any]) -> None:
-        for i in range(0, len(items) - 1, 2):
-            box.set(items[i], items[i + 1])
-
-    def op_DICT(self) -> None:
-        items = self.pop_mark()
-        box = Box("dict")
-        self._fill_dict(box, items)
-        self.stack.append(box)
-
-    def op_EMPTY_SET(self) -> None:
-        self.stack.append(Box("set"))
-
-    def op_FROZENSET(self) -> None:
-        items = self.pop_mark()
-        box = Box("frozenset", items[: Box.KEEP])
-        box.size = len(items)
-        self.stack.append(box)
-
-    def op_APPEND(self) -> None:
-        value = self.pop()
-        target = self.top()
-        if isinstance(target, Box):
-            self.need_kind(target, "APPEND", "list")
-            target.add(value)
-        else:
-            self.mutate(target, "APPEND")
-
-    def op_APPENDS(self) -> None:
-        items = self.pop_mark()
-        target = self.top()
-        if isinstance(target, Box):
-            self.need_kind(target, "APPENDS", "list")
-            for item in items[: Box.KEEP]:
-                target.add(item)
-            target.size += max(0, len(items) - Box.KEEP)
-        else:
-            self.mutate(target, "APPENDS")
-
-    def op_SETITEM(self) -> None:
-        value = self.pop()
-        key = self.pop()
-        target = self.top()
-        if isinstance(target, Box):
-            self.need_kind(target, "SETITEM", "dict")
-            target.set(key, value)
-        else:
-            self.mutate(target, "SETITEM")
-
-    def op_SETITEMS(self) -> None:
-        items = self.pop_mark()
-        target = self.top()
-        if isinstance(target, Box):
-            self.need_kind(target, "SETITEMS", "dict")
-            self._fill_dict(target, items)
-        else:
-            self.mutate(target, "SETITEMS")
-
-    def op_ADDITEMS(self) -> None:
-        items = self.pop_mark()
-        target = self.top()
-        if isinstance(target, Box):
-            self.need_kind(target, "ADDITEMS", "set")
-            for item in items[: Box.KEEP]:
-                target.add(item)
-        else:
-            self.mutate(target, "ADDITEMS")
-
-    # -- stack and memo --------------------------------------------------
-    def op_MARK(self) -> None:
-        if len(self.metastack) >= self.limits.max_depth:
-            raise LimitHit("max_depth", f"more than {self.limits.max_depth} nested MARKs")
-        self.metastack.append(self.stack)
-        self.stack = []
-
-    def op_POP(self) -> None:
-        if self.stack:
-            self.stack.pop()
-        else:
-            self.pop_mark()
-
-    def op_POP_MARK(self) -> None:
-        self.pop_mark()
-
-    def op_DUP(self) -> None:
-        self.stack.append(self.top())
-
-    def op_GET(self) -> None:
-        data = self.line()[:-1]
-        try:
-            idx = int(data)
-        except ValueError:
-            raise _Malformed("GET argument is not an integer", self.at) from None
-        self.stack.append(self.memo_get(idx))
-
-    def op_BINGET(self) -> None:
-        self.stack.append(self.memo_get(self.src.read(1)[0]))
-
-    def op_LONG_BINGET(self) -> None:
-        self.stack.append(self.memo_get(_unpack_I(self.src.read(4))[0]))
-
-    def op_PUT(self) -> None:
-        data = self.line()[:-1]
-        try:
-            idx = int(data)
-        except ValueError:
-            raise _Malformed("PUT argument is not an integer", self.at) from None
-        self.memo_put(idx, self.top())
-
-    def op_BINPUT(self) -> None:
-        self.memo_put(self.src.read(1)[0], self.top())
-
-    def op_LONG_BINPUT(self) -> None:
-        self.memo_put(_unpack_I(self.src.read(4))[0], self.top())
-
-    def op_MEMOIZE(self) -> None:
-        self.memo_put(len(self.memo.entries), self.top())
 
     # -- globals, calls and state ----------------------------------------
     def op_GLOBAL(self) -> None:

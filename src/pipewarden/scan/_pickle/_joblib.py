@@ -51,7 +51,8 @@ def _dtype_facts(dtype: Any) -> tuple[int, bool] | None:
 
 def read_joblib_array(emu: _Emulator, wrapper: Made) -> None:
     """Consume the array data that follows a joblib array wrapper's BUILD."""
-    from pipewarden.scan._pickle._emulator import _Malformed, emulate
+    from pipewarden.scan._pickle._emulator import emulate
+    from pipewarden.scan._pickle._state import _Malformed
 
     state = wrapper.state
     where = emu.at
