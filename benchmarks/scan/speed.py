@@ -429,8 +429,6 @@ def main(argv: list[str] | None = None) -> int:
         results[-1]["pipewarden_source"] = before if before == after else f"{before} -> {after}"
         pw = res["pipewarden"]
         why = []
-        if before != after:
-            why.append("source changed while this case ran (runs mix two versions)")
         for name, r in res.items():
             if (
                 name != "pipewarden"
@@ -443,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         if pw["peak_rss_mib"] > RSS_BUDGET_MB:  # type: ignore[operator]
             why.append(f"peak RSS {pw['peak_rss_mib']:.0f} MiB > {RSS_BUDGET_MB} MB")
         costly = bool(why)  # only time and memory get a profile
+        if before != after:
+            why.append("source changed while this case ran (its runs may mix two versions)")
         if pw["verdict"] != h.CLEAN:
             why.append(f"says {pw['verdict']} on this benign file ({pw['detail'][:120]})")
         if why:
