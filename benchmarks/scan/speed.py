@@ -390,6 +390,21 @@ def main(argv: list[str] | None = None) -> int:
     cases_dir = CASES_DIR if scale == 1.0 else CASES_DIR / "small"
     out_dir = h.RESULTS if scale == 1.0 else h.WORK / "results-small"
     paths = generate(cases, into=cases_dir, scale=scale, regenerate=args.regenerate)
+    # pip byte-compiles every package it installs, so the competitors start from
+    # .pyc files; compile the checkout's pipewarden the same way, since an editable
+    # install under PYTHONDONTWRITEBYTECODE would otherwise recompile it on every run.
+    compile_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [
+            str(pipewarden.parent / "python"),
+            "-m",
+            "compileall",
+            "-q",
+            str(h.REPO_ROOT / "src" / "pipewarden"),
+        ],
+        check=True,
+        env=compile_env,
+    )
     shutil.rmtree(SCRATCH, ignore_errors=True)
 
     data: dict[str, object] = {
