@@ -34,7 +34,7 @@ from tests.scan.corpus import (  # noqa: E402
     _memo_indirection,
     _npy_object,
     _polyglot,
-    _zip_of,
+    keras_v3_bytes,
 )
 
 README = """# Example models
@@ -76,30 +76,6 @@ def _safetensors() -> bytes:
     return struct.pack("<Q", len(raw)) + raw + struct.pack("<6f", 0.1, 0.2, 1.0, 0.0, 0.0, 1.0)
 
 
-def _keras_lambda() -> bytes:
-    layer = {
-        "module": "keras.layers",
-        "class_name": "Lambda",
-        "registered_name": None,
-        "config": {
-            "name": "evil",
-            "function": {
-                "class_name": "__lambda__",
-                "config": {"code": "lambda x: __import__('os').system('echo PWNED-keras')"},
-            },
-        },
-    }
-    config = {
-        "module": "keras",
-        "class_name": "Sequential",
-        "registered_name": None,
-        "config": {"name": "model", "layers": [layer]},
-    }
-    return _zip_of(
-        {"config.json": json.dumps(config).encode(), "metadata.json": b'{"keras_version": "3.6.0"}'}
-    )
-
-
 FILES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "benign/plain-data.pkl": (
         "a pickle of plain Python data",
@@ -128,7 +104,7 @@ FILES: dict[str, tuple[str, Callable[[], bytes]]] = {
         "a numpy object array whose pickle calls os.system",
         _npy_object,
     ),
-    "malicious/lambda.keras": ("a Keras 3 model with a Lambda layer", _keras_lambda),
+    "malicious/lambda.keras": ("a Keras 3 model with a Lambda layer", lambda: keras_v3_bytes(custom=False)),
     "malicious/chat-template.gguf": (
         "a GGUF chat template that reaches __subclasses__",
         lambda: _gguf(_SSTI),

@@ -54,6 +54,9 @@ from tests.scan.corpus._containers import (
     _torch_zip,
     _zip_of,
 )
+from tests.scan.corpus._containers import (
+    keras_v3_bytes as keras_v3_bytes,
+)
 from tests.scan.corpus._vm import (
     _after_malformed,
     _bound_method_gadget,

@@ -171,43 +171,43 @@ def _keras_h5(lambda_nested: bool) -> Callable[[Path], Path]:
     return build
 
 
+def keras_v3_bytes(*, custom: bool) -> bytes:
+    """A .keras archive whose config has a Lambda layer (or a class from module os)."""
+    if custom:
+        layer: dict[str, object] = {
+            "module": "os",
+            "class_name": "system",
+            "config": {"name": "x"},
+            "registered_name": None,
+        }
+    else:
+        layer = {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "registered_name": None,
+            "config": {
+                "name": "evil",
+                "function": {
+                    "class_name": "__lambda__",
+                    "config": {"code": "lambda x: __import__('os').system('echo PWNED-keras')"},
+                },
+            },
+        }
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {"name": "model", "layers": [layer]},
+    }
+    return _zip_of(
+        {"config.json": json.dumps(config).encode(), "metadata.json": b'{"keras_version": "3.6.0"}'}
+    )
+
+
 def _keras_v3(custom: bool) -> Callable[[Path], Path]:
     def build(dest: Path) -> Path:
-        if custom:
-            layer = {
-                "module": "os",
-                "class_name": "system",
-                "config": {"name": "x"},
-                "registered_name": None,
-            }
-        else:
-            layer = {
-                "module": "keras.layers",
-                "class_name": "Lambda",
-                "registered_name": None,
-                "config": {
-                    "name": "evil",
-                    "function": {
-                        "class_name": "__lambda__",
-                        "config": {"code": "lambda x: __import__('os').system('echo PWNED')"},
-                    },
-                },
-            }
-        config = {
-            "module": "keras",
-            "class_name": "Sequential",
-            "registered_name": None,
-            "config": {"name": "m", "layers": [layer]},
-        }
         path = dest / "model.keras"
-        path.write_bytes(
-            _zip_of(
-                {
-                    "config.json": json.dumps(config).encode(),
-                    "metadata.json": b'{"keras_version": "3.6.0"}',
-                }
-            )
-        )
+        path.write_bytes(keras_v3_bytes(custom=custom))
         return path
 
     return build
