@@ -2,7 +2,7 @@
 
     /work/venv/bin/python benchmarks/scan/detection.py
 
-Builds the scanner corpus (tests/scan/corpus.py: one malicious file per
+Builds the scanner corpus (tests/scan/corpus/: one malicious file per
 technique, and benign files written by the real libraries) into
 benchmarks/scan/.work/corpus/, runs every tool on every case's path, and
 writes a detection table and a per-case matrix to stdout and to
