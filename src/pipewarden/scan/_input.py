@@ -28,14 +28,30 @@ class Input(ABC):
     def open(self) -> BinaryIO:
         """A fresh binary stream positioned at byte 0 of this input."""
 
+    # Every format's sniffer looks at the first and last bytes: read them once.
+    _HEAD = 4096
+    _TAIL = 22 + 0xFFFF  # a zip end record with the longest comment
+
     def head(self, n: int) -> bytes:
-        with self.open() as f:
-            return f.read(n)
+        cached: bytes | None = self.__dict__.get("_head")
+        if cached is None or (n > len(cached) and len(cached) == self._HEAD):
+            with self.open() as f:
+                cached = f.read(max(n, self._HEAD))
+            self.__dict__["_head"] = cached
+        return cached[:n]
 
     def tail(self, n: int) -> bytes:
-        with self.open() as f:
-            f.seek(max(0, self.size - n))
-            return f.read(n)
+        if n > self._TAIL:
+            with self.open() as f:
+                f.seek(max(0, self.size - n))
+                return f.read(n)
+        cached: bytes | None = self.__dict__.get("_tail")
+        if cached is None:
+            with self.open() as f:
+                f.seek(max(0, self.size - self._TAIL))
+                cached = f.read(self._TAIL)
+            self.__dict__["_tail"] = cached
+        return cached[len(cached) - min(n, len(cached)) :]
 
     def read_range(self, offset: int, n: int) -> bytes:
         with self.open() as f:
