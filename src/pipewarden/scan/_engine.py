@@ -15,7 +15,7 @@ from pipewarden.scan._formats._json import JsonScanner
 from pipewarden.scan._formats._keras import KerasH5Scanner
 from pipewarden.scan._formats._numpy import NumpyScanner
 from pipewarden.scan._formats._onnx import OnnxScanner
-from pipewarden.scan._formats._pickle import PickleScanner, looks_like_pickle
+from pipewarden.scan._formats._pickle import PickleScanner
 from pipewarden.scan._formats._safetensors import SafetensorsScanner
 from pipewarden.scan._formats._savedmodel import KerasMetadataScanner, SavedModelScanner
 from pipewarden.scan._formats._sevenzip import SevenZipScanner
@@ -120,10 +120,6 @@ class Engine:
     @staticmethod
     def is_zip_tail(inp: Input) -> bool:
         return find_eocd(inp) is not None
-
-    @staticmethod
-    def sniffs_as_pickle(inp: Input) -> bool:
-        return looks_like_pickle(inp.head(64), inp)
 
     def recognise(self, inp: Input) -> list[FormatScanner]:
         head = inp.head(64)
