@@ -19,31 +19,9 @@ from hypothesis import strategies as st
 from pipewarden import __version__
 from pipewarden.errors import ConfigError, PipewardenError
 from pipewarden.findings import Finding, Location, Report, Severity
+from tests.findings._make import make
 
 LABELS = ["info", "low", "medium", "high", "critical"]
-
-
-def make(
-    rule_id: str = "PW-TEST-001",
-    severity: Severity = Severity.HIGH,
-    *,
-    path: str = "model.pkl",
-    member: str | None = None,
-    offset: int | None = None,
-    title: str = "a title",
-    message: str = "a message",
-    evidence: dict[str, object] | None = None,
-    references: tuple[str, ...] = (),
-) -> Finding:
-    return Finding(
-        rule_id=rule_id,
-        severity=severity,
-        title=title,
-        message=message,
-        location=Location(path, member=member, offset=offset),
-        evidence=evidence or {},
-        references=references,
-    )
 
 
 # -- Severity ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from pipewarden.errors import ConfigError
 from pipewarden.findings import FORMATS, Finding, Location, Report, Severity, get_renderer
+from tests.findings._make import make
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json"
 
@@ -35,30 +36,6 @@ LOCATION_KEYS = ["path", "member", "offset", "row", "column", "package"]
 # Text that would run script, load a resource or break out of markup if a
 # renderer pasted it into HTML unescaped.
 XSS = "<script>alert(1)</script>"
-
-
-def make(
-    rule_id: str = "PW-TEST-001",
-    severity: Severity = Severity.HIGH,
-    *,
-    path: str = "model.pkl",
-    member: str | None = None,
-    offset: int | None = None,
-    row: int | None = None,
-    title: str = "a title",
-    message: str = "a message",
-    evidence: dict[str, Any] | None = None,
-    references: tuple[str, ...] = (),
-) -> Finding:
-    return Finding(
-        rule_id=rule_id,
-        severity=severity,
-        title=title,
-        message=message,
-        location=Location(path, member=member, offset=offset, row=row),
-        evidence=evidence or {},
-        references=references,
-    )
 
 
 def report_of(*findings: Finding, targets: int | None = None, command: str = "scan") -> Report:
