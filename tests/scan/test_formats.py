@@ -16,18 +16,11 @@ import pytest
 from pipewarden.findings import Report, Severity
 from pipewarden.scan import ScanLimits, scan_bytes, scan_path
 from tests.scan._asm import system_call
+from tests.scan.corpus import _zip_of
 
 
 def rules(report: Report) -> set[str]:
     return {f.rule_id for f in report.findings}
-
-
-def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def test_empty_file_named_directly_is_high(tmp_path: Path) -> None:
@@ -67,19 +60,19 @@ def test_broken_symlink_is_reported(tmp_path: Path) -> None:
 
 
 def test_truncated_zip_is_malformed() -> None:
-    data = _zip({"a/data.pkl": pickle.dumps(1)})
+    data = _zip_of({"a/data.pkl": pickle.dumps(1)})
     report = scan_bytes(data[: len(data) - 30])
     assert report.max_severity is not None and report.max_severity >= Severity.HIGH
 
 
 def test_zip_bomb_member_is_stopped() -> None:
-    data = _zip({"big.bin": b"\x00" * (50 << 20)})
+    data = _zip_of({"big.bin": b"\x00" * (50 << 20)})
     report = scan_bytes(data, limits=ScanLimits(max_compression_ratio=100))
     assert "PW-SCAN-206" in rules(report)
 
 
 def test_decompressed_total_limit() -> None:
-    data = _zip({f"m{i}.pkl": pickle.dumps(list(range(5000))) for i in range(20)})
+    data = _zip_of({f"m{i}.pkl": pickle.dumps(list(range(5000))) for i in range(20)})
     report = scan_bytes(data, limits=ScanLimits(max_decompressed_bytes=50_000))
     assert "PW-SCAN-203" in rules(report)
 
@@ -87,7 +80,7 @@ def test_decompressed_total_limit() -> None:
 def test_archive_depth_limit() -> None:
     data = system_call("deep")
     for i in range(6):
-        data = _zip({f"layer{i}.zip" if i else "model.pkl": data})
+        data = _zip_of({f"layer{i}.zip" if i else "model.pkl": data})
     report = scan_bytes(data, limits=ScanLimits(max_archive_depth=3))
     assert "PW-SCAN-203" in rules(report)
     assert "PW-SCAN-101" not in rules(report)
@@ -95,7 +88,7 @@ def test_archive_depth_limit() -> None:
 
 
 def test_member_names_nest_with_bang() -> None:
-    data = _zip({"outer/inner.zip": _zip({"m/model.pkl": system_call("x")})})
+    data = _zip_of({"outer/inner.zip": _zip_of({"m/model.pkl": system_call("x")})})
     (finding,) = [f for f in scan_bytes(data).findings if f.rule_id == "PW-SCAN-101"]
     assert finding.location.member == "outer/inner.zip!m/model.pkl"
 
@@ -198,7 +191,7 @@ def test_template_escapes_are_flagged(template: str) -> None:
 
 
 def test_compressed_stream_of_non_pickle_is_scanned_by_content() -> None:
-    inner = _zip({"m/model.pkl": system_call("gz")})
+    inner = _zip_of({"m/model.pkl": system_call("gz")})
     assert "PW-SCAN-101" in rules(scan_bytes(zlib.compress(inner)))
 
 
@@ -217,7 +210,7 @@ def test_onnx_inside_folder_is_clean_and_absolute_external_data_is_flagged() -> 
 
 def test_torchscript_code_calling_custom_ops_is_flagged() -> None:
     code = b"def forward(self, x):\n    return ops.evil_ns.run(x)\n"
-    data = _zip(
+    data = _zip_of(
         {
             "m/data.pkl": pickle.dumps({}, protocol=2),
             "m/constants.pkl": pickle.dumps((), protocol=2),
@@ -269,7 +262,7 @@ def test_keras_function_reference_outside_keras_modules_is_flagged() -> None:
         "registered_name": None,
         "config": {"name": "m", "layers": layers},
     }
-    data = _zip({"config.json": _json.dumps(config).encode(), "metadata.json": b"{}"})
+    data = _zip_of({"config.json": _json.dumps(config).encode(), "metadata.json": b"{}"})
     report = scan_bytes(data)
     (finding,) = report.at_or_above(Severity.LOW)
     assert finding.rule_id == "PW-SCAN-302"

@@ -36,6 +36,7 @@ from pipewarden.findings import Report, Severity
 from pipewarden.scan import scan_bytes, scan_path
 from tests.fuzz.audit import watching
 from tests.fuzz.seeds import MALICIOUS_REDUCE, TARGETS, benign_pickles, pb_field, warmup_inputs
+from tests.scan.corpus import _zip_of
 
 
 def scan(data: bytes, name: str = "model.bin") -> Report:
@@ -270,14 +271,6 @@ def _npy_object(payload: bytes) -> bytes:
     header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
     header += b" " * (-(len(header) + 11) % 64) + b"\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload
-
-
-def _zip_of(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=method) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _tar_of(members: dict[str, bytes], fmt: int = tarfile.PAX_FORMAT) -> bytes:
