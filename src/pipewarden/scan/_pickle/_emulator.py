@@ -53,22 +53,6 @@ _unpack_H = struct.Struct("<H").unpack
 class _Emulator(DataOps):
     """The whole unpickler: data handlers from `DataOps`, plus globals, calls and state."""
 
-    def __init__(
-        self,
-        src: Source,
-        ctx: ScanContext,
-        member: str | None,
-        *,
-        torch_ids: bool,
-        joblib_arrays: bool,
-    ) -> None:
-        super().__init__(src, ctx, member, torch_ids=torch_ids, joblib_arrays=joblib_arrays)
-        table: list[Callable[[], None] | None] = [None] * 256
-        for name in dir(self):
-            if name.startswith("op_"):
-                table[_OPCODES[name[3:]]] = getattr(self, name)
-        self.table = table
-
     # -- reporting -----------------------------------------------------
     def finding(self, rule_id: str, message: str, *, key: str, evidence: dict[str, Any]) -> None:
         if (rule_id, key) in self.findings_once:
@@ -80,7 +64,7 @@ class _Emulator(DataOps):
     def run(self) -> PickleResult:
         res = self.result
         src = self.src
-        table = self.table
+        table = _DISPATCH
         count = 0
         try:
             while True:
@@ -95,7 +79,7 @@ class _Emulator(DataOps):
                 count += 1
                 if count >= self.next_check:
                     self.periodic_check(count)
-                handler()
+                handler(self)
                 if self.frame_end is not None and src.tell() > self.frame_end:
                     if self.at < self.frame_end:
                         self.frame_violation = (
@@ -406,6 +390,11 @@ _OPCODES: dict[str, int] = {
 }
 
 OPCODE_BYTES = frozenset(_OPCODES.values())
+
+# One dispatch table for every emulator, built once: opcode byte -> handler.
+_DISPATCH: list[Callable[[_Emulator], None] | None] = [None] * 256
+for _name, _code in _OPCODES.items():
+    _DISPATCH[_code] = getattr(_Emulator, f"op_{_name}")
 
 
 def emulate(

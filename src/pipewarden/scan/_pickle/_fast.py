@@ -126,29 +126,23 @@ def fast_run(emu: _Emulator, count: int) -> int:
         elif code == 0x4D:  # BININT2
             stack.append(_unpack_H(buf, pos + 1)[0])
             pos += 3
-        elif code == 0x71:  # BINPUT
-            i = buf[pos + 1]
+        elif code == 0x71 or code == 0x72:  # BINPUT, LONG_BINPUT
+            if code == 0x71:
+                i, width = buf[pos + 1], 2
+            else:
+                i, width = _unpack_I(buf, pos + 1)[0], 5
             if not stack or i > len(entries) or i >= max_memo:
                 break
             if i == len(entries):
                 entries.append(encode(stack[-1]))
             else:
                 entries[i] = encode(stack[-1])
-            pos += 2
+            pos += width
         elif code == 0x6A:  # LONG_BINGET
             i = _unpack_I(buf, pos + 1)[0]
             if i >= len(entries):
                 break
             stack.append(memo.decode(entries[i]))
-            pos += 5
-        elif code == 0x72:  # LONG_BINPUT
-            i = _unpack_I(buf, pos + 1)[0]
-            if not stack or i > len(entries) or i >= max_memo:
-                break
-            if i == len(entries):
-                entries.append(encode(stack[-1]))
-            else:
-                entries[i] = encode(stack[-1])
             pos += 5
         elif code == 0x85:  # TUPLE1
             if not stack:
