@@ -6,10 +6,18 @@ caller can catch the whole family with one clause. Each part has one base::
     PipewardenError
     ├── ConfigError             bad settings, options or policy files (exit code 2)
     ├── ReportError             a report cannot be rendered or written
-    └── ScanError               the scan part
-        ├── ScanInputError      a path to scan does not exist or cannot be read
-        ├── UnsafeModelError    safe_load refused a file; carries the Report
-        └── SafeLoadError       safe_load cannot load a format it scanned
+    ├── ScanError               the scan part
+    │   ├── ScanInputError      a path to scan does not exist or cannot be read
+    │   ├── UnsafeModelError    safe_load refused a file; carries the Report
+    │   └── SafeLoadError       safe_load cannot load a format it scanned
+    ├── CryptoError             the crypto part: keys, encryption, signatures
+    │   └── KeyRingError        a key ring or key file is missing, empty, unsafe or lacks a key
+    ├── IntegrityError          bytes do not match what was sealed or signed (tampering, truncation,
+    │                           a wrong key); names the artifact or file and what did not match
+    └── StoreError              the artifact store
+        ├── ArtifactNotFound    no such artifact or version
+        ├── ArtifactExists      the version exists already; versions are immutable
+        └── ArtifactRefused     the scan found something at or above the threshold; carries the Report
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.
@@ -23,12 +31,19 @@ if TYPE_CHECKING:
     from pipewarden.findings import Report
 
 __all__ = [
+    "ArtifactExists",
+    "ArtifactNotFound",
+    "ArtifactRefused",
     "ConfigError",
+    "CryptoError",
+    "IntegrityError",
+    "KeyRingError",
     "PipewardenError",
     "ReportError",
     "SafeLoadError",
     "ScanError",
     "ScanInputError",
+    "StoreError",
     "UnsafeModelError",
 ]
 
@@ -59,6 +74,46 @@ class SafeLoadError(ScanError):
 
 class UnsafeModelError(ScanError):
     """`safe_load` refused a file: the scan found something at or above the threshold."""
+
+    def __init__(self, message: str, *, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class CryptoError(PipewardenError):
+    """Base of the crypto part's errors: keys, encryption and signatures."""
+
+
+class KeyRingError(CryptoError):
+    """A key ring or key file is missing, empty, readable by others, or lacks the key asked for."""
+
+
+class IntegrityError(PipewardenError):
+    """Bytes do not match what was sealed or signed: tampering, truncation or a wrong key.
+
+    `changes` lists what differs, one line each, when there is more than one thing to name
+    (for example every file of a signed model folder that was modified, added or removed).
+    """
+
+    def __init__(self, message: str, *, changes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+
+class StoreError(PipewardenError):
+    """Base of the artifact store's errors."""
+
+
+class ArtifactNotFound(StoreError):
+    """No artifact or version of that name is in the store."""
+
+
+class ArtifactExists(StoreError):
+    """The version is in the store already; versions are immutable once written."""
+
+
+class ArtifactRefused(StoreError):
+    """The store refused a model file: the scan found something at or above the threshold."""
 
     def __init__(self, message: str, *, report: Report) -> None:
         super().__init__(message)

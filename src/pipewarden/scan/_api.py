@@ -27,12 +27,16 @@ def scan_path(
     policy: ScanPolicy | None = None,
     limits: ScanLimits | None = None,
     progress: Progress | None = None,
+    assume_model: bool = True,
 ) -> Report:
     """Scan files, folders (recursively) and archives; return one `Report`.
 
     Formats are recognised by content. A folder's files are each a target; a
     file named directly is expected to be a model, so an unknown format there
-    is a finding. Raises `ScanInputError` if a path does not exist.
+    is a finding, unless `assume_model` is False: then a file named directly
+    is judged as in a folder (any model format found by content is scanned;
+    an unrecognised file with no model suffix, a CSV say, is no finding).
+    Raises `ScanInputError` if a path does not exist.
 
         >>> report = scan_path("models/")
         >>> report.exit_code(Severity.MEDIUM)
@@ -46,7 +50,7 @@ def scan_path(
         if p.is_dir():
             targets.extend((f, False) for f in iter_files(p))
         elif p.exists() or p.is_symlink():
-            targets.append((p, True))
+            targets.append((p, assume_model))
         else:
             raise ScanInputError(f"{p}: no such file or folder")
     findings: list[Finding] = []

@@ -1,0 +1,533 @@
+"""The artifact store: content-addressed, encrypted at rest, signed, versioned, with lineage.
+
+Object layout under the backend's root::
+
+    artifacts/<name>/@<version>.json   signed manifest (DSSE, in-toto Statement v1); written last,
+                                       exclusively: a version exists once this object does
+    keyslots/<uid>.json                 the body's data key, sealed under a KEK; rewritten on rotation
+    blobs/sha256/<digest>/<uid>         the encrypted body (PWSTRM/1), under the plaintext's digest
+    staging/<uid>                       a body being written; moved into blobs/ once hashed
+    refusals/<time>-<uid>.json          signed record of a file the scan refused
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipewarden.crypto import (
+    DEFAULT_CHUNK_SIZE,
+    KeyRing,
+    SigningKey,
+    TrustedKeys,
+    WrappedKey,
+    decrypt_stream,
+    encrypt_stream,
+    new_data_key,
+    open_envelope,
+    sign_envelope,
+)
+from pipewarden.crypto import INTOTO_PAYLOAD_TYPE as _INTOTO
+from pipewarden.errors import (
+    ArtifactNotFound,
+    ArtifactRefused,
+    IntegrityError,
+    KeyRingError,
+    PipewardenError,
+    StoreError,
+)
+from pipewarden.findings import Finding, Severity
+from pipewarden.store._backends._interface import Backend, ObjectExists, ObjectNotFound
+from pipewarden.store._records import (
+    Artifact,
+    ArtifactRef,
+    Lineage,
+    ParentRef,
+    ScanVerdict,
+    canonical,
+    check_name,
+)
+
+__all__ = ["ArtifactStore", "Refusal", "StoreVerification"]
+
+logger = logging.getLogger(__name__)
+
+_REFUSAL_TYPE = "application/vnd.pipewarden.refusal+json"
+_KEYSLOT_FORMAT = "pipewarden.keyslot/1"
+_MAX_VERSION_RACES = 32
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A file the store refused because its scan found something at or above the threshold."""
+
+    name: str
+    source: str
+    sha256: str
+    at: str
+    by: str
+    threshold: str
+    max_severity: str
+    findings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreVerification:
+    """The outcome of checking every version: `failures` maps `name@version` to what is wrong."""
+
+    checked: int
+    failures: tuple[tuple[str, str], ...]
+    unreferenced: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+class ArtifactStore:
+    """Named, versioned, encrypted and signed artifacts over one backend.
+
+    >>> store = Workspace.open().store()
+    >>> art = store.put("model.safetensors", name="bert", actor="alice")
+    >>> store.get("bert@1", Path("out/model.safetensors"))   # verified before a byte is written
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        keyring: KeyRing,
+        signing_key: SigningKey,
+        trusted: TrustedKeys,
+        scan_threshold: Severity = Severity.MEDIUM,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self.backend = backend
+        self.keyring = keyring
+        self.signing_key = signing_key
+        self.trusted = trusted
+        self.scan_threshold = scan_threshold
+        self.chunk_size = chunk_size
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def put(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str,
+        actor: str,
+        parents: Sequence[str] = (),
+        media_type: str | None = None,
+    ) -> Artifact:
+        """Scan, encrypt, sign and store a file as the next version of `name`; return its record.
+
+        Raises `ArtifactRefused` (and records the refusal) if the scan finds
+        anything at or above the store's threshold.
+        """
+        source = Path(path)
+        check_name(name)
+        try:
+            before = source.stat()
+        except OSError as exc:
+            raise StoreError(f"{source}: cannot be read: {exc.strerror}") from None
+        if not source.is_file():
+            raise StoreError(f"{source}: not a regular file")
+        pinned = tuple(self._pin_parent(p) for p in parents)
+        verdict = self._scan(source, name=name, actor=actor)
+        uid = secrets.token_hex(16)
+        draft = Artifact(
+            name=name,
+            version=1,
+            uid=uid,
+            digest="0" * 64,
+            size=0,
+            media_type=media_type or _guess_media_type(source),
+            created_by=actor,
+            created_at=_now(),
+            parents=pinned,
+            scan=verdict,
+            chunk_size=self.chunk_size,
+        )
+        data_key = new_data_key()
+        digest = hashlib.sha256()
+        staging = f"staging/{uid}"
+        try:
+            with self.backend.writer(staging) as out, open(source, "rb") as fh:
+                size = encrypt_stream(
+                    fh,
+                    out,
+                    key=data_key,
+                    context=draft.body_context(),
+                    chunk_size=self.chunk_size,
+                    observe=digest.update,
+                )
+            after = source.stat()
+            if (after.st_size, after.st_mtime_ns, after.st_ino) != (
+                before.st_size,
+                before.st_mtime_ns,
+                before.st_ino,
+            ) or size != after.st_size:
+                raise StoreError(
+                    f"{source}: changed while it was being stored; nothing was stored, try again"
+                )
+            art = _replace(draft, digest=digest.hexdigest(), size=size)
+            self.backend.move(staging, art.body_key)
+        except BaseException:
+            with contextlib.suppress(PipewardenError):
+                self.backend.delete(staging)
+            raise
+        return self._publish(art, data_key)
+
+    def _publish(self, art: Artifact, data_key: bytes) -> Artifact:
+        version = self._latest(art.name) + 1
+        for _ in range(_MAX_VERSION_RACES):
+            art = _replace(art, version=version)
+            wrapped = self.keyring.wrap(data_key, context=art.key_context())
+            self.backend.put(art.keyslot_key, _keyslot_json(wrapped))
+            envelope = sign_envelope(
+                canonical(art.to_statement()), payload_type=_INTOTO, key=self.signing_key
+            )
+            try:
+                self.backend.put(_manifest_key(art.name, version), envelope, exclusive=True)
+            except ObjectExists:
+                version += 1  # another writer took this version first; take the next
+                continue
+            logger.info("stored %s (%d bytes, sha256:%s)", art.ref, art.size, art.digest)
+            return _replace(art, signer=self.signing_key.keyid)
+        raise StoreError(f"{art.name}: could not claim a version after {_MAX_VERSION_RACES} tries")
+
+    def _pin_parent(self, text: str) -> ParentRef:
+        parent = self.resolve(text)
+        return ParentRef(name=parent.name, version=parent.version, digest=parent.digest)
+
+    def _scan(self, source: Path, *, name: str, actor: str) -> ScanVerdict:
+        from pipewarden.scan import scan_path
+
+        report = scan_path(source, assume_model=False)
+        worst = report.max_severity
+        verdict = ScanVerdict(
+            scanned=True,
+            max_severity=worst.label if worst is not None else None,
+            findings=len(report.findings),
+            threshold=self.scan_threshold.label,
+        )
+        blocking = report.at_or_above(self.scan_threshold)
+        if blocking:
+            self._record_refusal(source, name=name, actor=actor, findings=blocking)
+            raise ArtifactRefused(
+                f"{source}: refused as {name}: the scan found {len(blocking)} finding(s) at or above "
+                f"{self.scan_threshold.label} (worst: {blocking[0].rule_id} {blocking[0].title})",
+                report=report,
+            )
+        return verdict
+
+    def _record_refusal(self, source: Path, *, name: str, actor: str, findings: Sequence[Finding]) -> None:
+        digest = hashlib.sha256()
+        with open(source, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        worst = max((f.severity for f in findings), default=None)
+        record = {
+            "name": name,
+            "source": source.name,
+            "sha256": digest.hexdigest(),
+            "at": _now(),
+            "by": actor,
+            "threshold": self.scan_threshold.label,
+            "max_severity": worst.label if worst else "",
+            "findings": [f"{f.rule_id} {f.severity.label}: {f.title}" for f in findings][:100],
+        }
+        key = f"refusals/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.json"
+        self.backend.put(
+            key, sign_envelope(canonical(record), payload_type=_REFUSAL_TYPE, key=self.signing_key)
+        )
+        logger.warning(
+            "refused %s as %s: %d finding(s) at or above %s", source, name, len(findings), record["threshold"]
+        )
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def versions(self, name: str) -> list[int]:
+        check_name(name)
+        prefix = f"artifacts/{name}/@"
+        out = []
+        for key in self.backend.iter_keys(prefix):
+            tail = key[len(prefix) :]
+            if tail.endswith(".json") and tail[:-5].isdigit():
+                out.append(int(tail[:-5]))
+        return sorted(out)
+
+    def _latest(self, name: str) -> int:
+        versions = self.versions(name)
+        return versions[-1] if versions else 0
+
+    def resolve(self, ref: str | ArtifactRef) -> Artifact:
+        """The verified manifest of `NAME@VERSION` (or of the latest `NAME`); the body is not read."""
+        r = ArtifactRef.parse(ref) if isinstance(ref, str) else ref
+        version = r.version or self._latest(r.name)
+        if not version:
+            raise ArtifactNotFound(f"{r}: no such artifact in {self.backend.location}")
+        label = f"{r.name}@{version}"
+        try:
+            envelope = self.backend.get(_manifest_key(r.name, version))
+        except ObjectNotFound:
+            raise ArtifactNotFound(f"{label}: no such version in {self.backend.location}") from None
+        payload, signer = open_envelope(
+            envelope, trusted=self.trusted, payload_type=_INTOTO, label=f"{label} manifest"
+        )
+        art = Artifact.from_statement(payload, signer=signer, label=f"{label} manifest")
+        if (art.name, art.version) != (r.name, version):
+            raise IntegrityError(f"{label}: manifest describes {art.ref}; it was moved from there")
+        return art
+
+    def _data_key(self, art: Artifact) -> bytes:
+        label = f"{art.ref} keyslot"
+        try:
+            raw = self.backend.get(art.keyslot_key)
+        except ObjectNotFound:
+            raise IntegrityError(f"{label}: missing; the body cannot be opened") from None
+        return self.keyring.unwrap(_parse_keyslot(raw, label=label), context=art.key_context(), label=label)
+
+    def _stream_verified(self, art: Artifact, sink: object) -> None:
+        data_key = self._data_key(art)
+        digest = hashlib.sha256()
+        try:
+            with self.backend.open(art.body_key) as body:
+                size = decrypt_stream(
+                    body,
+                    sink if sink is not None else _Discard(),  # type: ignore[arg-type]
+                    key=data_key,
+                    expect_context=art.body_context(),
+                    label=f"{art.ref} body",
+                    observe=digest.update,
+                )
+        except ObjectNotFound:
+            raise IntegrityError(f"{art.ref} body: missing from {self.backend.location}") from None
+        if size != art.size or digest.hexdigest() != art.digest:
+            raise IntegrityError(
+                f"{art.ref} body: decrypts to {size} bytes with sha256:{digest.hexdigest()}, "
+                f"but the signed manifest says {art.size} bytes with sha256:{art.digest}"
+            )
+
+    def get(self, ref: str | ArtifactRef, dest: str | os.PathLike[str]) -> Artifact:
+        """Verify an artifact end to end and only then write it to `dest` (atomically)."""
+        art = self.resolve(ref)
+        target = Path(dest)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._stream_verified(art, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return art
+
+    def read_bytes(self, ref: str | ArtifactRef) -> bytes:
+        """A small artifact's verified bytes, in memory."""
+        art = self.resolve(ref)
+        chunks: list[bytes] = []
+
+        class _Collect:
+            def write(self, data: bytes) -> int:
+                chunks.append(data)
+                return len(data)
+
+        self._stream_verified(art, _Collect())
+        return b"".join(chunks)
+
+    def names(self) -> list[str]:
+        out = set()
+        for key in self.backend.iter_keys("artifacts/"):
+            head, sep, _ = key[len("artifacts/") :].rpartition("/@")
+            if sep:
+                out.add(head)
+        return sorted(out)
+
+    def artifacts(self, name: str | None = None) -> list[Artifact]:
+        """Every version (of one name, or all), each manifest's signature verified."""
+        names = [name] if name is not None else self.names()
+        return [self.resolve(ArtifactRef(n, v)) for n in names for v in self.versions(n)]
+
+    def verify(self, name: str | None = None) -> StoreVerification:
+        """Check every version end to end; never stops at the first failure."""
+        failures: list[tuple[str, str]] = []
+        checked = 0
+        referenced: set[str] = set()
+        names = [name] if name is not None else self.names()
+        if name is not None and not self.versions(name):
+            raise ArtifactNotFound(f"{name}: no such artifact in {self.backend.location}")
+        for n in names:
+            for v in self.versions(n):
+                checked += 1
+                ref = f"{n}@{v}"
+                try:
+                    art = self.resolve(ArtifactRef(n, v))
+                    referenced.update({art.body_key, art.keyslot_key})
+                    self._stream_verified(art, None)
+                except (IntegrityError, KeyRingError, StoreError) as exc:
+                    failures.append((ref, str(exc)))
+        unreferenced = 0
+        if name is None:
+            for prefix in ("staging/", "blobs/", "keyslots/"):
+                unreferenced += sum(1 for k in self.backend.iter_keys(prefix) if k not in referenced)
+        return StoreVerification(checked=checked, failures=tuple(failures), unreferenced=unreferenced)
+
+    def lineage(self, ref: str | ArtifactRef) -> Lineage:
+        """The artifact and its parents, recursively; each parent's digest must be the one pinned."""
+        return self._lineage(self.resolve(ref), seen=())
+
+    def _lineage(self, art: Artifact, *, seen: tuple[str, ...]) -> Lineage:
+        if art.ref in seen:
+            raise IntegrityError(f"{art.ref}: lineage loops back to itself")
+        parents = []
+        for p in art.parents:
+            parent = self.resolve(ArtifactRef(p.name, p.version))
+            if parent.digest != p.digest:
+                raise IntegrityError(
+                    f"{art.ref}: parent {p} has sha256:{parent.digest}, not the pinned {p.digest}"
+                )
+            parents.append(self._lineage(parent, seen=(*seen, art.ref)))
+        return Lineage(artifact=art, parents=tuple(parents))
+
+    def refusals(self) -> list[Refusal]:
+        out = []
+        for key in self.backend.iter_keys("refusals/"):
+            payload, _ = open_envelope(
+                self.backend.get(key), trusted=self.trusted, payload_type=_REFUSAL_TYPE, label=key
+            )
+            doc = json.loads(payload)
+            out.append(
+                Refusal(
+                    name=doc["name"],
+                    source=doc["source"],
+                    sha256=doc["sha256"],
+                    at=doc["at"],
+                    by=doc["by"],
+                    threshold=doc["threshold"],
+                    max_severity=doc["max_severity"],
+                    findings=tuple(doc["findings"]),
+                )
+            )
+        return out
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def _keyslots(self) -> Iterator[tuple[Artifact, WrappedKey]]:
+        for art in self.artifacts():
+            label = f"{art.ref} keyslot"
+            try:
+                raw = self.backend.get(art.keyslot_key)
+            except ObjectNotFound:
+                raise IntegrityError(f"{label}: missing") from None
+            yield art, _parse_keyslot(raw, label=label)
+
+    def key_usage(self) -> dict[str, int]:
+        """How many artifacts' data keys each KEK seals."""
+        usage: dict[str, int] = {}
+        for _, wrapped in self._keyslots():
+            usage[wrapped.kek_id] = usage.get(wrapped.kek_id, 0) + 1
+        return usage
+
+    def reseal(self) -> int:
+        """Re-seal every data key not under the current KEK; bodies are not touched. Returns how many."""
+        current = self.keyring.current_id
+        count = 0
+        for art, wrapped in self._keyslots():
+            if wrapped.kek_id == current:
+                continue
+            data_key = self.keyring.unwrap(wrapped, context=art.key_context(), label=f"{art.ref} keyslot")
+            self.backend.put(
+                art.keyslot_key, _keyslot_json(self.keyring.wrap(data_key, context=art.key_context()))
+            )
+            count += 1
+        logger.info("re-sealed %d data key(s) under %s", count, current)
+        return count
+
+    def retire_key(self, kek_id: str) -> None:
+        """Retire a KEK, refusing while any artifact's data key is still sealed under it."""
+        users = self.key_usage().get(kek_id, 0)
+        if users:
+            raise KeyRingError(
+                f"{kek_id}: still seals the data keys of {users} artifact(s); run 'pipewarden keys rotate' "
+                "or 'pipewarden keys reseal' first"
+            )
+        self.keyring.retire(kek_id)
+
+
+def _manifest_key(name: str, version: int) -> str:
+    return f"artifacts/{name}/@{version}.json"
+
+
+def _keyslot_json(wrapped: WrappedKey) -> bytes:
+    doc = {
+        "format": _KEYSLOT_FORMAT,
+        "kek": wrapped.kek_id,
+        "wrapped": base64.b64encode(wrapped.blob).decode(),
+    }
+    return (json.dumps(doc) + "\n").encode()
+
+
+def _parse_keyslot(raw: bytes, *, label: str) -> WrappedKey:
+    try:
+        doc = json.loads(raw)
+        if doc["format"] != _KEYSLOT_FORMAT:
+            raise ValueError("unknown format")
+        return WrappedKey(kek_id=str(doc["kek"]), blob=base64.b64decode(doc["wrapped"], validate=True))
+    except (KeyError, TypeError, ValueError, KeyRingError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{label}: malformed ({exc})") from None
+
+
+def _replace(art: Artifact, **changes: object) -> Artifact:
+    from dataclasses import replace
+
+    return replace(art, **changes)  # type: ignore[arg-type]
+
+
+_MODEL_TYPES = {
+    ".safetensors": "application/vnd.safetensors",
+    ".onnx": "application/vnd.onnx",
+    ".gguf": "application/vnd.gguf",
+    ".pt": "application/vnd.pytorch",
+    ".pth": "application/vnd.pytorch",
+    ".pkl": "application/vnd.python.pickle",
+    ".pickle": "application/vnd.python.pickle",
+    ".joblib": "application/vnd.joblib",
+    ".keras": "application/vnd.keras",
+    ".h5": "application/x-hdf5",
+    ".npy": "application/vnd.numpy",
+    ".npz": "application/vnd.numpy+zip",
+    ".parquet": "application/vnd.apache.parquet",
+}
+
+
+def _guess_media_type(path: Path) -> str:
+    known = _MODEL_TYPES.get(path.suffix.lower())
+    if known:
+        return known
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"

@@ -1,0 +1,221 @@
+"""A workspace: the folder that holds a deployment's keys, configuration and (by default) store.
+
+    .pipewarden/                 mode 0700
+      config.yaml                what provider holds the KEKs, which store backend, the scan threshold
+      keys/keyring.json          key-encryption keys (mode 0600)       [provider: file]
+      keys/signing.key           this workspace's Ed25519 signing key (mode 0600)
+      keys/signing.key.pub       its public key
+      keys/trusted/*.pub         other public keys whose signatures this workspace accepts
+      store/                     the local artifact store            [backend: local]
+
+Its location is `--workspace`, else ``$PIPEWARDEN_WORKSPACE``, else ``./.pipewarden``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pipewarden.crypto import (
+    ENV_VAR,
+    EnvKeyProvider,
+    FileKeyProvider,
+    KeyRing,
+    PublicKey,
+    SigningKey,
+    TrustedKeys,
+    write_atomic,
+)
+from pipewarden.errors import ConfigError
+from pipewarden.findings import Severity
+
+if TYPE_CHECKING:
+    from pipewarden.store import ArtifactStore
+
+__all__ = ["DEFAULT_WORKSPACE", "WORKSPACE_ENV", "Workspace", "WorkspaceConfig"]
+
+WORKSPACE_ENV = "PIPEWARDEN_WORKSPACE"
+DEFAULT_WORKSPACE = Path(".pipewarden")
+_FORMAT = "pipewarden.workspace/1"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceConfig:
+    """The settings in ``config.yaml``, checked when read."""
+
+    key_provider: str = "file"
+    key_env: str = ENV_VAR
+    backend: str = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    scan_fail_on: str = "medium"
+
+    def __post_init__(self) -> None:
+        if self.key_provider not in {"file", "env"}:
+            raise ConfigError(f"keys.provider is {self.key_provider!r}; expected 'file' or 'env'")
+        if self.backend not in {"local", "s3"}:
+            raise ConfigError(f"store.backend is {self.backend!r}; expected 'local' or 's3'")
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ConfigError("store.backend is 's3' but store.s3.bucket is not set")
+        Severity.parse(self.scan_fail_on)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str) -> WorkspaceConfig:
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+            raise ConfigError(f"{source}: not a pipewarden workspace configuration (format {_FORMAT})")
+        known = {"format", "keys", "store"}
+        if set(doc) - known:
+            raise ConfigError(f"{source}: unknown setting(s): {', '.join(sorted(set(doc) - known))}")
+        keys: dict[str, Any] = doc.get("keys") or {}
+        store: dict[str, Any] = doc.get("store") or {}
+        s3: dict[str, Any] = store.get("s3") or {}
+        try:
+            return cls(
+                key_provider=str(keys.get("provider", "file")),
+                key_env=str(keys.get("env_var", ENV_VAR)),
+                backend=str(store.get("backend", "local")),
+                s3_bucket=str(s3.get("bucket", "")),
+                s3_prefix=str(s3.get("prefix", "")),
+                s3_endpoint_url=s3.get("endpoint_url"),
+                s3_region=s3.get("region"),
+                scan_fail_on=str(store.get("scan_fail_on", "medium")),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def to_yaml(self) -> str:
+        doc: dict[str, Any] = {
+            "format": _FORMAT,
+            "keys": {"provider": self.key_provider, "env_var": self.key_env},
+            "store": {"backend": self.backend, "scan_fail_on": self.scan_fail_on},
+        }
+        if self.backend == "s3":
+            doc["store"]["s3"] = {
+                "bucket": self.s3_bucket,
+                "prefix": self.s3_prefix,
+                "endpoint_url": self.s3_endpoint_url,
+                "region": self.s3_region,
+            }
+        return yaml.safe_dump(doc, sort_keys=False)
+
+
+class Workspace:
+    """An initialised workspace folder; opening one checks it is complete."""
+
+    def __init__(self, root: Path, config: WorkspaceConfig) -> None:
+        self.root = root
+        self.config = config
+
+    @staticmethod
+    def locate(path: str | os.PathLike[str] | None = None) -> Path:
+        """`path`, else ``$PIPEWARDEN_WORKSPACE``, else ``./.pipewarden``."""
+        if path is not None:
+            return Path(path)
+        return Path(os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keys_dir / "keyring.json"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.keys_dir / "signing.key"
+
+    @classmethod
+    def init(
+        cls, path: str | os.PathLike[str] | None = None, *, config: WorkspaceConfig | None = None
+    ) -> Workspace:
+        """Create a workspace with fresh keys; refuses to touch one that exists."""
+        root = cls.locate(path)
+        if (root / "config.yaml").exists():
+            raise ConfigError(f"{root}: a workspace exists here already; its keys are never replaced")
+        config = config or WorkspaceConfig()
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(root, 0o700)
+            (root / "keys" / "trusted").mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(root / "keys", 0o700)
+        except OSError as exc:
+            raise ConfigError(f"{root}: cannot create the workspace: {exc.strerror}") from None
+        ws = cls(root, config)
+        if config.key_provider == "file":
+            FileKeyProvider.create(ws.keyring_path)
+        SigningKey.generate().save(ws.signing_key_path)
+        if config.backend == "local":
+            (root / "store").mkdir(exist_ok=True, mode=0o700)
+        # config.yaml last: a workspace is complete once it exists.
+        write_atomic(root / "config.yaml", config.to_yaml().encode(), mode=0o600)
+        return ws
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        root = cls.locate(path)
+        cfg = root / "config.yaml"
+        try:
+            text = cfg.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{root}: no pipewarden workspace here; run 'pipewarden init' first") from None
+        except OSError as exc:
+            raise ConfigError(f"{cfg}: cannot be read: {exc.strerror}") from None
+        return cls(root, WorkspaceConfig.from_yaml(text, source=str(cfg)))
+
+    def keyring(self) -> KeyRing:
+        if self.config.key_provider == "env":
+            return KeyRing(EnvKeyProvider(self.config.key_env))
+        return KeyRing(FileKeyProvider(self.keyring_path))
+
+    def signing_key(self) -> SigningKey:
+        return SigningKey.load(self.signing_key_path)
+
+    def public_key(self) -> PublicKey:
+        return PublicKey.load(self.signing_key_path.with_name("signing.key.pub"))
+
+    def trusted_keys(self) -> TrustedKeys:
+        """This workspace's own public key and every ``keys/trusted/*.pub``."""
+        keys = [self.public_key()]
+        keys.extend(PublicKey.load(p) for p in sorted((self.keys_dir / "trusted").glob("*.pub")))
+        return TrustedKeys(keys, source=str(self.keys_dir))
+
+    def trust(self, public_key_file: Path) -> PublicKey:
+        """Add a public key to ``keys/trusted/`` (named by its key id)."""
+        key = PublicKey.load(public_key_file)
+        write_atomic(
+            self.keys_dir / "trusted" / f"{key.keyid.split(':')[1][:16]}.pub", key.to_pem(), mode=0o644
+        )
+        return key
+
+    def store(self) -> ArtifactStore:
+        from pipewarden.store import ArtifactStore, LocalBackend, S3Backend
+        from pipewarden.store._backends._interface import Backend
+
+        backend: Backend
+        if self.config.backend == "s3":
+            backend = S3Backend(
+                bucket=self.config.s3_bucket,
+                prefix=self.config.s3_prefix,
+                endpoint_url=self.config.s3_endpoint_url,
+                region=self.config.s3_region,
+            )
+        else:
+            backend = LocalBackend(self.root / "store")
+        return ArtifactStore(
+            backend,
+            keyring=self.keyring(),
+            signing_key=self.signing_key(),
+            trusted=self.trusted_keys(),
+            scan_threshold=Severity.parse(self.config.scan_fail_on),
+        )
