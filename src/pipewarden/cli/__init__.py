@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipewarden.cli import _scan  # noqa: F401 - registers `pipewarden scan` on the app
+# Importing each command module registers its commands on the app.
+from pipewarden.cli import _init, _keys, _scan, _sign, _store  # noqa: F401
 from pipewarden.cli._app import app, main
 
 __all__ = ["app", "main"]

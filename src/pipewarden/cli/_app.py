@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipewarden import __version__
-from pipewarden.errors import PipewardenError
+from pipewarden.errors import ArtifactRefused, IntegrityError, PipewardenError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,13 +58,22 @@ def _root(
 
 
 def fail(exc: PipewardenError) -> typer.Exit:
-    """Print an error the way every command does and return the exit to raise."""
+    """Print an error the way every command does and return the exit to raise.
+
+    Something that failed a security check (a tampered artifact, a bad
+    signature, a refused model) exits 1, like a finding; everything else
+    (usage, configuration, missing keys) exits 2.
+    """
     from rich.markup import escape
 
+    failed_check = isinstance(exc, IntegrityError | ArtifactRefused)
+    label = "failed" if failed_check else "error"
     err_console().print(
-        f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        f"[bold red]{label}:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
     )
-    return typer.Exit(EXIT_USAGE)
+    for change in getattr(exc, "changes", ()):
+        err_console().print(f"  {escape(change)}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_FINDINGS if failed_check else EXIT_USAGE)
 
 
 def main() -> None:

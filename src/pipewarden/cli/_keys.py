@@ -1,0 +1,135 @@
+"""`pipewarden keys ...`: list, rotate, reseal and retire KEKs; signing keys and trust."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipewarden.cli._app import app, fail
+from pipewarden.cli._common import WorkspaceOption
+from pipewarden.errors import PipewardenError
+
+keys_app = typer.Typer(
+    help="Key-encryption keys, signing keys and trusted public keys.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("list")
+def list_keys(workspace: WorkspaceOption = None) -> None:
+    """Show every key-encryption key (never its material) and how many artifacts each seals."""
+    from pipewarden.workspace import Workspace
+
+    try:
+        ws = Workspace.open(workspace)
+        usage = ws.store().key_usage()
+        for info in ws.keyring().keys():
+            state = "current" if info.current else (f"retired {info.retired}" if info.retired else "active")
+            typer.echo(f"{info.kek_id}  {state:<28} seals {usage.get(info.kek_id, 0)} artifact(s)")
+        typer.echo(f"signing key {ws.public_key().keyid}")
+    except PipewardenError as exc:
+        raise fail(exc) from None
+
+
+@keys_app.command()
+def rotate(workspace: WorkspaceOption = None) -> None:
+    """Make a new key-encryption key and re-seal every data key under it (bodies are not rewritten)."""
+    from pipewarden.workspace import Workspace
+
+    try:
+        ws = Workspace.open(workspace)
+        store = ws.store()
+        new = store.keyring.rotate()
+        count = store.reseal()
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    typer.echo(f"new key {new}; re-sealed {count} data key(s). Older keys can now be retired.")
+
+
+@keys_app.command()
+def reseal(workspace: WorkspaceOption = None) -> None:
+    """Re-seal every data key under the current KEK (after changing $PIPEWARDEN_KEYS, say)."""
+    from pipewarden.workspace import Workspace
+
+    try:
+        count = Workspace.open(workspace).store().reseal()
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    typer.echo(f"re-sealed {count} data key(s)")
+
+
+@keys_app.command()
+def retire(
+    kek_id: Annotated[str, typer.Argument(help="The key id, as 'pipewarden keys list' shows it.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Destroy an old key-encryption key; refused while any artifact still needs it."""
+    from pipewarden.workspace import Workspace
+
+    try:
+        Workspace.open(workspace).store().retire_key(kek_id)
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    typer.echo(f"retired {kek_id}")
+
+
+@keys_app.command("export-public")
+def export_public(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print this workspace's public signing key (PEM), for verifiers to trust."""
+    from pipewarden.crypto import write_atomic
+    from pipewarden.workspace import Workspace
+
+    try:
+        pem = Workspace.open(workspace).public_key().to_pem()
+        if output is None:
+            sys.stdout.write(pem.decode())
+        else:
+            write_atomic(output, pem, mode=0o644)
+    except PipewardenError as exc:
+        raise fail(exc) from None
+
+
+@keys_app.command("new-signing-key")
+def new_signing_key(
+    output: Annotated[
+        Path, typer.Argument(help="Private key file to create (mode 0600); FILE.pub beside it.")
+    ],
+) -> None:
+    """Create an Ed25519 signing key for a person or a service.
+
+    Encrypted with $PIPEWARDEN_KEY_PASSPHRASE when that is set.
+    """
+    import os
+
+    from pipewarden.crypto import PASSPHRASE_ENV, SigningKey
+
+    try:
+        key = SigningKey.generate()
+        passphrase = os.environ.get(PASSPHRASE_ENV)
+        key.save(output, passphrase=passphrase.encode() if passphrase else None)
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    typer.echo(f"{output}: {key.keyid}")
+
+
+@keys_app.command()
+def trust(
+    public_key: Annotated[Path, typer.Argument(help="A PEM public key file.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Accept signatures by this public key in this workspace."""
+    from pipewarden.workspace import Workspace
+
+    try:
+        key = Workspace.open(workspace).trust(public_key)
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    typer.echo(f"trusted {key.keyid}")
