@@ -104,7 +104,7 @@ def _evil_pickle(path: Path) -> Path:
 
 def test_model_files_are_scanned_and_refusals_recorded(store: ArtifactStore, tmp_path: Path) -> None:
     evil = _evil_pickle(tmp_path / "model.pkl")
-    with pytest.raises(ArtifactRefused, match="model.pkl: refused as churn.*PW-SCAN-101") as excinfo:
+    with pytest.raises(ArtifactRefused, match=r"model\.pkl: refused as churn.*PW-SCAN-101") as excinfo:
         store.put(evil, name="churn", actor="mallory")
     assert excinfo.value.report.max_severity is not None
     assert store.versions("churn") == []
@@ -141,7 +141,7 @@ def test_bad_input_is_named_and_nothing_stored_is_lost(
     store.put(payload, name="features", actor="alice")
     with pytest.raises(ConfigError, match="not a valid artifact name"):
         store.put(payload, name="../escape", actor="a")
-    with pytest.raises(StoreError, match="missing.csv: cannot be read"):
+    with pytest.raises(StoreError, match=r"missing\.csv: cannot be read"):
         store.put(tmp_path / "missing.csv", name="features", actor="a")
     with pytest.raises(StoreError, match="not a regular file"):
         store.put(tmp_path, name="features", actor="a")

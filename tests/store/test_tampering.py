@@ -211,5 +211,5 @@ def test_a_retired_key_and_a_wrong_key_are_named(
         signing_key=store.signing_key,
         trusted=TrustedKeys([store.signing_key.public], source="test"),
     )
-    with pytest.raises(KeyRingError, match="which .*other-keyring.json does not hold"):
+    with pytest.raises(KeyRingError, match=r"which .*other-keyring\.json does not hold"):
         stranger.get(stored.ref, tmp_path / "out")
