@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipewarden.crypto import KeyRing, SigningKey, TrustedKeys
+from pipewarden.store._backends import _s3
 from pipewarden.store import ArtifactStore, Backend, LocalBackend, S3Backend
 from pipewarden.store._backends._interface import ObjectWriter
 
@@ -97,6 +98,8 @@ def backend_from_spec(spec: str) -> Backend:
 
 
 def main() -> None:
+    # S3's smallest part, so that a body of a few MiB is a real multipart upload that can be cut short.
+    _s3.PART_SIZE = 5 << 20
     spec, ring, key_file, source, kill_at = sys.argv[1:6]
     key = SigningKey.load(Path(key_file))
     store = ArtifactStore(

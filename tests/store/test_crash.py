@@ -21,7 +21,8 @@ from pipewarden.crypto import KeyRing, SigningKey, TrustedKeys
 from pipewarden.store import ArtifactStore, Backend, LocalBackend, S3Backend
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZE = 3 * (1 << 20) + 12345  # four chunks of the default 1 MiB
+# Twelve 1 MiB chunks; on S3 (parts of 5 MiB in the writer) a multipart upload of three parts.
+SIZE = 11 * (1 << 20) + 12345
 
 
 @pytest.fixture
@@ -83,7 +84,8 @@ KILL_POINTS = [
     "body:0",
     "body:100",
     "body:1048600",
-    f"body:{SIZE // 2}",
+    f"body:{SIZE // 2}",  # on S3, after the first part was uploaded
+    f"body:{SIZE - 5}",
     f"body:{SIZE}",
     "before-commit",
     "before-move",
@@ -100,7 +102,7 @@ def test_a_writer_killed_before_the_manifest_leaves_no_version(
 ) -> None:
     spec, key_file, source = setup
     proc = writer(spec, ring_path, key_file, source, kill_at)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL, err
     store = reader(backend, ring_path, key_file)
     assert check_after_crash(store, source, tmp_path) == []

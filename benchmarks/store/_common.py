@@ -1,0 +1,298 @@
+"""What sign.py and throughput.py share: the generated inputs, the measured child
+process, the competitor's venv and the report files.
+
+Measuring is the scan benchmark's: every run starts a fresh benchmarks/scan/_measure.py
+process that starts the one command measured and reads getrusage(RUSAGE_CHILDREN), so
+the peak RSS is that command's alone. The helpers around it (measure, write_outputs,
+source_revision, source_fingerprint, default_pipewarden) are imported from
+benchmarks/scan/_harness.py as `scan_harness`.
+
+Inputs are pseudo-random bytes: the AES-256-CTR keystream under a key derived from
+the file's name, so every run writes the same bytes at a few GB/s, and nothing in them
+compresses or looks like a model format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "scan"))
+import _harness as scan_harness  # noqa: E402  (benchmarks/scan/_harness.py)
+
+REPO_ROOT = HERE.parent.parent
+WORK = HERE / ".work"
+DATA = WORK / "data"
+SCRATCH = WORK / "scratch"
+RESULTS = HERE / "results"
+WORKER = HERE / "_worker.py"
+REQUIREMENTS = HERE / "requirements-competitors.txt"
+COMPETITORS_ENV = "PIPEWARDEN_BENCH_SIGNING_VENV"
+DEFAULT_COMPETITORS_VENV = WORK / "competitors-venv"
+COMPETITOR_CLI = "model_signing"
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+Run = scan_harness.Run
+write_outputs = scan_harness.write_outputs
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def competitors_venv(option: str | None) -> Path:
+    """--competitors-venv, else $PIPEWARDEN_BENCH_SIGNING_VENV, else .work/competitors-venv."""
+    raw = option or os.environ.get(COMPETITORS_ENV) or str(DEFAULT_COMPETITORS_VENV)
+    return Path(raw).expanduser().resolve()
+
+
+def ensure_competitor(venv: Path) -> Path:
+    """The model_signing CLI in `venv`, creating the venv from requirements-competitors.txt if needed."""
+    cli = venv / "bin" / COMPETITOR_CLI
+    if cli.exists():
+        return cli
+    print(f"creating the competitor's venv at {venv} ...", file=sys.stderr)
+    if not (venv / "bin" / "python").exists():
+        # The base interpreter, not this venv's: the new venv must not see the project's packages.
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+    if not cli.exists():
+        raise SystemExit(f"{venv}: installed, but {COMPETITOR_CLI} is missing")
+    return cli
+
+
+def package_versions(python: Path, names: list[str]) -> dict[str, str]:
+    """Installed versions in the environment of `python`, from its metadata."""
+    code = "import importlib.metadata as m, json, sys;print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    out = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def environment(versions: dict[str, str]) -> dict[str, object]:
+    """What the report says about the machine and the code measured."""
+    from cryptography.hazmat.backends.openssl import backend
+
+    return {
+        "machine": platform.machine() + " " + platform.system(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1),
+        "python": platform.python_version(),
+        "openssl": backend.openssl_version_text(),
+        "versions": versions,
+        "pipewarden_source": scan_harness.source_revision(),
+        "pipewarden_fingerprint": scan_harness.source_fingerprint(),
+    }
+
+
+def compile_pipewarden(python: Path) -> None:
+    """Byte-compile the checkout's pipewarden, as pip does for an installed package: an
+    editable install under PYTHONDONTWRITEBYTECODE would otherwise recompile it every run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    src = REPO_ROOT / "src" / "pipewarden"
+    subprocess.run([str(python), "-m", "compileall", "-q", str(src)], check=True, env=env)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def write_pseudorandom(path: Path, size: int) -> None:
+    """Write `size` bytes of AES-256-CTR keystream, keyed by the file's name (same bytes every run).
+
+    Written to a temporary name and renamed, so a file that exists is complete.
+    """
+    key = hashlib.sha256(b"pipewarden-bench/" + path.name.encode()).digest()
+    keystream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+    block = memoryview(bytes(16 * MIB))
+    tmp = path.with_name(path.name + ".part")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "wb") as out:
+        left = size
+        while left:
+            n = min(left, len(block))
+            out.write(keystream.update(block[:n]))
+            left -= n
+    os.replace(tmp, path)
+
+
+def folder_layout(scale: float) -> list[tuple[str, int]]:
+    """1,000 files of mixed sizes in 20 subfolders of 50: (relative path, size).
+
+    Every 100th file is 8-24 MiB (10 files), every other 10th 0.5-4 MiB (90 files),
+    the rest 1-128 KiB (900 files): about 400 MiB at scale 1, like a checkpoint
+    folder of a few large shards, some mid-sized tensors and many small files.
+    """
+    rng = random.Random(0)  # noqa: S311  (file sizes, not secrets)
+    layout = []
+    for i in range(1000):
+        if i % 100 == 0:
+            size = rng.randint(8 * MIB, 24 * MIB)
+        elif i % 10 == 0:
+            size = rng.randint(MIB // 2, 4 * MIB)
+        else:
+            size = rng.randint(1024, 128 * 1024)
+        layout.append((f"block_{i // 50:02d}/part_{i:04d}.bin", max(1, int(size * scale))))
+    return layout
+
+
+@dataclass
+class Inputs:
+    """The generated inputs under .work/data, and which of them this run created."""
+
+    scale: float
+    created: list[Path] = field(default_factory=list)
+
+    @property
+    def _record(self) -> Path:
+        return DATA / "inputs.json"
+
+    def _ready(self, name: str, spec: dict[str, object], path: Path, regenerate: bool) -> bool:
+        record = json.loads(self._record.read_text()) if self._record.exists() else {}
+        return not regenerate and record.get(name) == spec and path.exists()
+
+    def _done(self, name: str, spec: dict[str, object]) -> None:
+        record = json.loads(self._record.read_text()) if self._record.exists() else {}
+        record[name] = spec
+        self._record.write_text(json.dumps(record, indent=2) + "\n")
+
+    def model_file(self, *, regenerate: bool = False) -> Path:
+        """One 2 GiB file (at scale 1) named like a single-file model."""
+        path = DATA / "model.safetensors"
+        spec = {"bytes": int(2 * GIB * self.scale)}
+        if not self._ready("model-file", spec, path, regenerate):
+            path.unlink(missing_ok=True)
+            print(f"generating {path.name} ({spec['bytes'] / MIB:.0f} MiB) ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            write_pseudorandom(path, spec["bytes"])
+            print(f"  {time.perf_counter() - start:.1f} s", file=sys.stderr)
+            self._done("model-file", spec)
+            self.created.append(path)
+        return path
+
+    def model_folder(self, *, regenerate: bool = False) -> Path:
+        """The 1,000-file folder of `folder_layout`."""
+        path = DATA / "folder-1000"
+        layout = folder_layout(self.scale)
+        spec = {"files": len(layout), "bytes": sum(s for _, s in layout)}
+        if not self._ready("model-folder", spec, path, regenerate):
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"generating {path.name} ({spec['bytes'] / MIB:.0f} MiB) ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            tmp = path.with_name(path.name + ".part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            for rel, size in layout:
+                write_pseudorandom(tmp / rel, size)
+            os.replace(tmp, path)
+            print(f"  {time.perf_counter() - start:.1f} s", file=sys.stderr)
+            self._done("model-folder", spec)
+            self.created.append(path)
+        return path
+
+    def remove_created(self) -> None:
+        """Delete what this run generated (inputs found at the start are left in place)."""
+        record = json.loads(self._record.read_text()) if self._record.exists() else {}
+        names = {DATA / "model.safetensors": "model-file", DATA / "folder-1000": "model-folder"}
+        for path in self.created:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            record.pop(names.get(path, ""), None)
+        if self._record.exists():
+            self._record.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def read_through(path: Path) -> float:
+    """Read every byte of a file or folder in 1 MiB chunks (into the page cache); return seconds."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    buf = bytearray(MIB)
+    start = time.perf_counter()
+    for f in files:
+        with open(f, "rb", buffering=0) as fh:
+            while fh.readinto(buf):
+                pass
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- running
+
+
+def measure(argv: list[str], *, timeout: float, mem_limit: int) -> Run:
+    """Run one command under a fresh _measure.py process: wall time, peak RSS, exit code, output."""
+    run = scan_harness.measure([argv], timeout=timeout, mem_limit=mem_limit, scratch=SCRATCH)
+    scan_harness.discard(run)
+    return run
+
+
+def worker(python: Path, *args: str) -> list[str]:
+    """The argv that runs one operation of _worker.py with `python`."""
+    return [str(python), str(WORKER), *args]
+
+
+def worker_result(run: Run, what: str) -> dict[str, object]:
+    """The JSON a worker printed; a worker that failed stops the benchmark (it is the harness's fault)."""
+    if run.timed_out or run.exit_codes != [0]:
+        raise SystemExit(f"{what}: worker failed (exit {run.exit_codes}): {run.stderr[0][-2000:]}")
+    return json.loads(run.stdout[0])
+
+
+def profile(python: Path, args: list[str], dest: Path, *, timeout: float) -> str:
+    """cProfile one worker operation and write the top of its cumulative and own-time tables
+    to `dest`. Returns the path written (relative to the repository), or why not."""
+    stats = dest.with_suffix(".prof")
+    try:
+        subprocess.run(
+            worker(python, "--profile", str(stats), *args),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "profile timed out"
+    if not stats.exists():
+        return "profile run wrote no stats"
+    show = (
+        "import pstats, sys\n"
+        "s = pstats.Stats(sys.argv[1]); s.sort_stats('cumulative').print_stats(30)\n"
+        "s.sort_stats('tottime').print_stats(15)\n"
+    )
+    text = subprocess.run(
+        [str(python), "-c", show, str(stats)], capture_output=True, text=True, check=False
+    ).stdout
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(strip_paths(text), encoding="utf-8")
+    stats.unlink()
+    return str(dest.relative_to(REPO_ROOT) if dest.is_relative_to(REPO_ROOT) else dest)
+
+
+def strip_paths(text: str) -> str:
+    """Results are committed: keep this checkout's absolute paths out of them."""
+    for prefix in (str(DATA) + "/", str(WORK) + "/", str(REPO_ROOT) + "/"):
+        text = text.replace(prefix, "")
+    return text
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
