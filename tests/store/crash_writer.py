@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipewarden.crypto import KeyRing, SigningKey, TrustedKeys
-from pipewarden.store._backends import _s3
 from pipewarden.store import ArtifactStore, Backend, LocalBackend, S3Backend
+from pipewarden.store._backends import _s3
 from pipewarden.store._backends._interface import ObjectWriter
 
 
