@@ -77,7 +77,9 @@ def ensure_competitor(venv: Path) -> Path:
 
 def package_versions(python: Path, names: list[str]) -> dict[str, str]:
     """Installed versions in the environment of `python`, from its metadata."""
-    code = "import importlib.metadata as m, json, sys;print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    code = (
+        "import importlib.metadata as m, json, sys;print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    )
     out = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 

@@ -280,3 +280,33 @@ def test_pandas_named_time_zone_is_clean() -> None:
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=3, tz="Europe/Berlin")})
     assert scan_bytes(pickle.dumps(frame)).at_or_above(Severity.LOW) == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"city,population\nParis,2100000\nLyon,520000\n",  # 'c' is GLOBAL in protocol 0
+        b"id,label\n1,0\n",  # 'i' is INST
+        b"(note) free text\n",  # '(' is MARK
+        b"S&P 500,close\n",  # 'S' is STRING
+    ],
+)
+def test_text_data_that_starts_with_an_opcode_byte_is_not_a_pickle(tmp_path: Path, text: bytes) -> None:
+    data = tmp_path / "table.csv"
+    data.write_bytes(text)
+    assert scan_path(data, assume_model=False).at_or_above(Severity.LOW) == ()
+    assert scan_path(tmp_path).at_or_above(Severity.LOW) == ()
+    # The same bytes where a model is expected cannot be checked: a finding, not a pass.
+    model = tmp_path / "model.pkl"
+    model.write_bytes(text)
+    assert scan_path(model).max_severity is not None
+    assert scan_path(model).max_severity >= Severity.HIGH  # type: ignore[operator]
+
+
+def test_a_protocol_0_pickle_disguised_as_a_csv_is_still_caught(tmp_path: Path) -> None:
+    # CWE-502 in protocol 0 text: GLOBAL os.system, MARK, STRING, TUPLE, REDUCE; only `echo`.
+    disguised = tmp_path / "table.csv"
+    disguised.write_bytes(b"cos\nsystem\n(S'echo hi'\ntR.")
+    report = scan_path(disguised, assume_model=False)
+    assert report.max_severity == Severity.CRITICAL
+    assert any(f.rule_id == "PW-SCAN-101" for f in report.findings)

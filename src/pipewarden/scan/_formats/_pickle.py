@@ -28,7 +28,9 @@ def looks_like_pickle(head: bytes, inp: Input) -> bool:
     if not head or head[0] not in _P0_FIRST:
         return False
     # Protocol 0/1 has no magic: emulate a bounded prefix and accept it if it
-    # stops cleanly or names a global, as the real unpickler would import one.
+    # stops cleanly or names a global that the real unpickler could import.
+    # A file expected to be a model (by its name, or named directly) that is
+    # not accepted here is still a finding: an unknown format.
     from pipewarden.scan._context import ScanContext
     from pipewarden.scan._limits import ScanLimits
     from pipewarden.scan._policy import ScanPolicy
@@ -40,7 +42,7 @@ def looks_like_pickle(head: bytes, inp: Input) -> bool:
     )
     with inp.open() as f:
         result = emulate(Source(f, size=inp.size), probe, member=None)
-    return result.looked_like_pickle
+    return result.stopped or result.named_importable_global
 
 
 def scan_pickle_stream(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ class _Malformed(Exception):
 
 class _Stop(Exception):
     pass
+
+
+_IDENT_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclass
@@ -57,6 +61,16 @@ class PickleResult:
     def looked_like_pickle(self) -> bool:
         """A stream that stopped cleanly, or that named at least one global."""
         return self.stopped or bool(self.globals)
+
+    @property
+    def named_importable_global(self) -> bool:
+        """Whether some global it named is a dotted identifier path, which an unpickler could import.
+
+        Text that happens to start with a protocol 0 opcode (a CSV whose header
+        begins with 'c', say) names "globals" such as ``ity,pop`` that no
+        import can resolve.
+        """
+        return any(_IDENT_PATH.match(m) and _IDENT_PATH.match(n) for m, n in self.globals)
 
 
 class Machine:

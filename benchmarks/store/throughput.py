@@ -1,0 +1,299 @@
+"""Encrypted put/get throughput of pipewarden's artifact store against raw AES-256-GCM.
+
+    /work/venv/bin/python benchmarks/store/throughput.py            # full run
+    /work/venv/bin/python benchmarks/store/throughput.py --small    # a 1/50 scale smoke run
+
+The input is the 2 GiB pseudo-random file of sign.py (benchmarks/store/.work/data/,
+generated if missing), hard-linked as weights.raw: a name the store's scan does not
+take for a model format, so put stores it.
+
+Every operation runs in a fresh process (_worker.py) under benchmarks/scan/_measure.py,
+which gives the process's peak RSS; the worker times the operation alone, after imports
+and set-up, so size / time is the data path's throughput:
+
+- pipewarden put: `Workspace.init(tmp).store().put(weights.raw, ...)`: scan, encrypt
+  (PWSTRM/1: AES-256-GCM in 1 MiB chunks), SHA-256, write, fsync, signed manifest.
+- pipewarden get: `store.get(ref, out)`: verify the manifest, decrypt, SHA-256, write,
+  fsync, rename into place.
+- baseline put: read in 1 MiB chunks, AES-256-GCM each chunk (cryptography's AESGCM,
+  a unique nonce per chunk), write, fsync at the end.
+- baseline get: read that ciphertext, decrypt each chunk, write, fsync.
+- references: a plain copy (read, write, fsync, no cryptography), the disk's share;
+  and AES-256-GCM and SHA-256 in memory, no file I/O, the CPU's share.
+
+Runs are interleaved (pipewarden put, baseline put, pipewarden get, baseline get,
+copy) and repeated --repeat times (default 3); the table gives the median. The input
+is in the page cache (read once first); the written files go to the same disk, and
+os.sync() runs before every measured operation so none pays for another's writeback.
+
+Then a memory check: put and get of a 4 GiB file (--memory-gib), peak RSS against the
+same operations on a 1 KiB file, which is the interpreter's and pipewarden's own
+footprint.
+
+Results: benchmarks/store/results/throughput.md and throughput.json. Everything the
+run writes is deleted at the end; --keep keeps the inputs it generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import _common as c
+
+TP_WORK = c.WORK / "throughput"
+TARGET_RATIO = 0.75  # pipewarden's throughput at least 75% of the baseline's
+RSS_TARGET_MB = 100  # peak RSS above the 1 KiB operation's
+
+
+class Bench:
+    """Runs worker operations measured, with the limits of this run."""
+
+    def __init__(self, python: Path, *, timeout: float, mem_limit: int) -> None:
+        self.python = python
+        self.timeout = timeout
+        self.mem_limit = mem_limit
+
+    def run(self, *args: str) -> dict[str, object]:
+        """One operation in a fresh process: its own JSON plus wall time and peak RSS."""
+        os.sync()
+        run = c.measure(c.worker(self.python, *args), timeout=self.timeout, mem_limit=self.mem_limit)
+        result = c.worker_result(run, " ".join(args[:1]))
+        result["process_seconds"] = round(run.wall_seconds, 3)
+        result["peak_rss_mib"] = round(run.max_rss_kib / 1024, 1)
+        print(
+            f"  {args[0]:<8} {result.get('seconds', 0):7.2f} s "
+            f"{result.get('bytes', 0) / c.MIB / max(result.get('seconds', 1), 1e-9):8.0f} MiB/s "
+            f"{result['peak_rss_mib']:6.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+        return result
+
+
+def throughput_runs(bench: Bench, source: Path, repeat: int) -> dict[str, list[dict[str, object]]]:
+    runs: dict[str, list[dict[str, object]]] = {
+        op: [] for op in ("pipewarden put", "baseline put", "pipewarden get", "baseline get", "copy")
+    }
+    for rep in range(repeat):
+        print(f"run {rep + 1}", file=sys.stderr, flush=True)
+        ws, sealed = TP_WORK / f"ws-{rep}", TP_WORK / "baseline.sealed"
+        out = TP_WORK / "out.raw"
+        try:
+            put = bench.run("pw-put", str(source), str(ws))
+            assert put["scan"] in (None, "info"), f"put: the scan reported {put['scan']}"
+            runs["pipewarden put"].append(put)
+            runs["baseline put"].append(bench.run("aes-put", str(source), str(sealed)))
+            runs["pipewarden get"].append(bench.run("pw-get", str(ws), str(out)))
+            out.unlink()
+            runs["baseline get"].append(bench.run("aes-get", str(sealed), str(out)))
+            out.unlink()
+            runs["copy"].append(bench.run("copy", str(source), str(out)))
+        finally:
+            shutil.rmtree(ws, ignore_errors=True)
+            for path in (sealed, Path(f"{sealed}.key"), out):
+                path.unlink(missing_ok=True)
+    return runs
+
+
+def memory_check(bench: Bench, gib: float) -> dict[str, object]:
+    """Peak RSS of put and get on a `gib` GiB file, and on a 1 KiB file (the footprint)."""
+    result: dict[str, object] = {}
+    for label, size in (("1 KiB", 1024), (f"{gib:g} GiB", int(gib * c.GIB))):
+        source = TP_WORK / f"memory-{size}.raw"
+        ws, out = TP_WORK / f"ws-memory-{size}", TP_WORK / "memory-out.raw"
+        try:
+            print(f"memory check, {label}: writing the input ...", file=sys.stderr, flush=True)
+            c.write_pseudorandom(source, size)
+            c.read_through(source)
+            put = bench.run("pw-put", str(source), str(ws))
+            source.unlink()  # the store holds it now; keeps the disk use at two copies
+            get = bench.run("pw-get", str(ws), str(out))
+            result[label] = {"bytes": size, "put": put, "get": get}
+        finally:
+            shutil.rmtree(ws, ignore_errors=True)
+            source.unlink(missing_ok=True)
+            out.unlink(missing_ok=True)
+    return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def summarize(runs: list[dict[str, object]]) -> dict[str, object]:
+    seconds = [float(r["seconds"]) for r in runs]  # type: ignore[arg-type]
+    size = int(runs[0]["bytes"])  # type: ignore[call-overload]
+    med = c.median(seconds)
+    return {
+        "bytes": size,
+        "seconds": [round(s, 3) for s in seconds],
+        "median_seconds": round(med, 3),
+        "mib_per_s": round(size / c.MIB / med, 1),
+        "peak_rss_mib": max(float(r["peak_rss_mib"]) for r in runs),  # type: ignore[arg-type]
+        "process_seconds": [r["process_seconds"] for r in runs],
+    }
+
+
+def render(data: dict[str, object]) -> str:
+    env = data["environment"]
+    assert isinstance(env, dict)
+    ops = data["operations"]
+    assert isinstance(ops, dict)
+    mib = ops["pipewarden put"]["bytes"] / c.MIB
+    lines = [
+        "# Artifact store: encrypted put/get throughput and memory",
+        "",
+        f"Machine: {env['machine']}, {env['cpus']} CPUs, {env['memory_gib']} GiB, Python {env['python']}, "
+        f"{env['openssl']}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        + f" (pipewarden source {env['pipewarden_source']}, fingerprint {env['pipewarden_fingerprint']}).",
+        "",
+        f"Input: {mib:.0f} MiB of pseudo-random bytes, in the page cache. Every operation is a fresh "
+        "process; the time is the operation's alone (after imports and workspace set-up), the median "
+        f"of {data['repeat']} interleaved runs; everything written goes to the same disk and is "
+        "fsynced. Peak RSS is the process's, the largest over the runs. The baseline is raw "
+        "AES-256-GCM (cryptography's AESGCM, 1 MiB chunks, a unique nonce each) with the same "
+        "reads, writes and fsync; pipewarden also scans the file, hashes it with SHA-256 (on a "
+        "second thread), and writes, signs and checks its manifest.",
+        "",
+        "| operation | pipewarden (MiB/s) | baseline (MiB/s) | pipewarden / baseline | target | "
+        "pipewarden runs (s) | baseline runs (s) | pipewarden peak RSS (MiB) | baseline peak RSS (MiB) |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |",
+    ]
+    for op in ("put", "get"):
+        pw, base = ops[f"pipewarden {op}"], ops[f"baseline {op}"]
+        ratio = pw["mib_per_s"] / base["mib_per_s"]
+        met = "met" if ratio >= TARGET_RATIO else "**missed**"
+        lines.append(
+            f"| {op} ({'encrypt' if op == 'put' else 'decrypt'} to disk, fsync) | {pw['mib_per_s']:.0f} "
+            f"| {base['mib_per_s']:.0f} | {ratio:.2f} | >= {TARGET_RATIO}: {met} "
+            f"| {', '.join(f'{s:.2f}' for s in pw['seconds'])} "
+            f"| {', '.join(f'{s:.2f}' for s in base['seconds'])} "
+            f"| {pw['peak_rss_mib']:.0f} | {base['peak_rss_mib']:.0f} |"
+        )
+    copy, mem = ops["copy"], data["in_memory"]
+    assert isinstance(mem, dict)
+    mem_mib = mem["bytes"] / c.MIB
+    lines += [
+        "",
+        "References:",
+        "",
+        f"- plain copy of the same file (read, write, fsync; no cryptography): {copy['mib_per_s']:.0f} MiB/s "
+        f"(runs {', '.join(f'{s:.2f}' for s in copy['seconds'])} s): the disk's limit for put and get.",
+        f"- in memory, no file I/O, one thread, over {mem_mib:.0f} MiB in 1 MiB chunks: AES-256-GCM "
+        f"encrypt {mem_mib / mem['encrypt_seconds']:.0f} MiB/s, decrypt {mem_mib / mem['decrypt_seconds']:.0f} "
+        f"MiB/s; SHA-256 {mem_mib / mem['sha256_seconds']:.0f} MiB/s.",
+    ]
+    check = data.get("memory_check")
+    if isinstance(check, dict) and check:
+        small_label, big_label = list(check)
+        small, big = check[small_label], check[big_label]
+        lines += [
+            "",
+            f"## Memory: put and get of {big_label}",
+            "",
+            f"Peak RSS of the process against the same operation on a {small_label} file (the "
+            "interpreter's and pipewarden's own footprint). Target: well under "
+            f"{RSS_TARGET_MB} MB above it.",
+            "",
+            f"| operation | {big_label}: time (s) | MiB/s | peak RSS (MiB) | {small_label}: peak RSS (MiB) "
+            "| above it (MiB) | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for op in ("put", "get"):
+            b, s = big[op], small[op]
+            above = b["peak_rss_mib"] - s["peak_rss_mib"]
+            met = "met" if above * c.MIB < RSS_TARGET_MB * 1e6 else "**missed**"
+            lines.append(
+                f"| {op} | {b['seconds']:.2f} | {big['bytes'] / c.MIB / b['seconds']:.0f} "
+                f"| {b['peak_rss_mib']:.0f} | {s['peak_rss_mib']:.0f} | {above:.0f} | < {RSS_TARGET_MB} MB: {met} |"
+            )
+    notes = data.get("notes")
+    if isinstance(notes, list) and notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n}" for n in notes]
+    lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--pipewarden", type=Path, help="the pipewarden CLI whose Python runs the workers (default: this one's)"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory-gib", type=float, default=4.0, help="size of the memory check, 0 to skip")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per operation")
+    parser.add_argument(
+        "--mem-limit-gib", type=float, default=16.0, help="address-space limit per run, 0 for none"
+    )
+    parser.add_argument("--small", action="store_true", help="1/50 scale: a smoke run")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild the input even if present")
+    parser.add_argument("--keep", action="store_true", help="keep the input this run generated")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    args = parser.parse_args(argv)
+
+    pipewarden = args.pipewarden or c.scan_harness.default_pipewarden()
+    python = pipewarden.parent / "python"
+    c.compile_pipewarden(python)
+    scale = 0.02 if args.small else 1.0
+    out_dir = c.RESULTS if scale == 1.0 else c.WORK / "results-small"
+    bench = Bench(python, timeout=args.timeout, mem_limit=int(args.mem_limit_gib * c.GIB))
+
+    inputs = c.Inputs(scale)
+    shutil.rmtree(TP_WORK, ignore_errors=True)
+    TP_WORK.mkdir(parents=True)
+    try:
+        model = inputs.model_file(regenerate=args.regenerate)
+        source = TP_WORK / "weights.raw"
+        os.link(model, source)
+        c.read_through(source)
+        data: dict[str, object] = {
+            "environment": c.environment(c.package_versions(python, ["pipewarden", "cryptography"])),
+            "repeat": args.repeat,
+            "scale": scale,
+        }
+        print("in memory ...", file=sys.stderr, flush=True)
+        data["in_memory"] = bench.run("memory", str(int(c.size_of(source) // c.MIB)))
+        before = c.scan_harness.source_fingerprint()
+        runs = throughput_runs(bench, source, args.repeat)
+        after = c.scan_harness.source_fingerprint()
+        data["operations"] = {op: summarize(rs) for op, rs in runs.items()}
+        data["runs"] = runs
+        data["memory_check"] = memory_check(bench, args.memory_gib * scale) if args.memory_gib else {}
+
+        notes = []
+        if before != after:
+            notes.append(f"the source changed during the throughput runs ({before} -> {after})")
+        ops = data["operations"]
+        for op in ("put", "get"):
+            pw, base = ops[f"pipewarden {op}"], ops[f"baseline {op}"]
+            if pw["mib_per_s"] < base["mib_per_s"] * TARGET_RATIO:
+                note = f"{op}: pipewarden at {pw['mib_per_s'] / base['mib_per_s']:.2f} of the baseline"
+                if args.profile:
+                    ws, out = TP_WORK / "ws-profile", TP_WORK / "out.raw"
+                    bench.run("pw-put", str(source), str(ws))
+                    worker_args = ["pw-put", str(source), str(ws) + "-2"] if op == "put" else ["pw-get", str(ws), str(out)]
+                    note += " (cProfile: " + c.profile(python, worker_args, out_dir / f"profile-{op}.txt", timeout=args.timeout) + ")"
+                    shutil.rmtree(ws, ignore_errors=True)
+                    shutil.rmtree(str(ws) + "-2", ignore_errors=True)
+                    out.unlink(missing_ok=True)
+                notes.append(note)
+        data["notes"] = notes
+    finally:
+        shutil.rmtree(TP_WORK, ignore_errors=True)
+        shutil.rmtree(c.SCRATCH, ignore_errors=True)
+        if not args.keep:
+            inputs.remove_created()
+    c.write_outputs("throughput", render(data), data, json_to_stdout=False, directory=out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
