@@ -44,3 +44,41 @@ def test_quick_start_scan_command_exits_1_with_a_report() -> None:
     assert proc.returncode == 1, proc.stderr
     assert "PW-SCAN-101" in proc.stdout
     assert "target(s)" in proc.stdout
+
+
+def _readme_block(after: str) -> list[str]:
+    """The commands of the first ```sh block after the line starting with `after`."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(after))
+    opening = next(i for i in range(start, len(lines)) if lines[i].strip() == "```sh")
+    commands = []
+    for line in lines[opening + 1 :]:
+        if line.strip() == "```":
+            break
+        commands.append(line.split("  #", 1)[0].strip())
+    return [c for c in commands if c]
+
+
+def test_readme_signing_and_store_commands_work_as_written(tmp_path: Path) -> None:
+    import json
+    import os
+    import shlex
+    import struct
+
+    bert = tmp_path / "models" / "bert"
+    bert.mkdir(parents=True)
+    (bert / "config.json").write_text('{"hidden_size": 4}')
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    (bert / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
+    (tmp_path / "train.csv").write_text("x,y\n1,0\n")
+    commands = _readme_block("Signing, and the encrypted store")
+    assert commands[0] == "pipewarden init" and len(commands) == 9
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PIPEWARDEN_WORKSPACE", None)
+    for command in commands:
+        proc = subprocess.run(
+            shlex.split(command), cwd=tmp_path, capture_output=True, text=True, env=env, check=False
+        )
+        assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    assert (tmp_path / "deployed.safetensors").read_bytes() == (bert / "model.safetensors").read_bytes()

@@ -1,11 +1,11 @@
 """What sign.py and throughput.py share: the generated inputs, the measured child
 process, the competitor's venv and the report files.
 
-Measuring is the scan benchmark's: every run starts a fresh benchmarks/scan/_measure.py
-process that starts the one command measured and reads getrusage(RUSAGE_CHILDREN), so
-the peak RSS is that command's alone. The helpers around it (measure, write_outputs,
-source_revision, source_fingerprint, default_pipewarden) are imported from
-benchmarks/scan/_harness.py as `scan_harness`.
+Measuring follows the scan benchmark: every run starts a fresh, small wrapper process
+(_measure.py here) that starts the one command measured, so the peak RSS it reports is
+that command's alone. The report helpers (write_outputs, source_revision,
+source_fingerprint, default_pipewarden) are imported from benchmarks/scan/_harness.py
+as `scan_harness`.
 
 Inputs are pseudo-random bytes: the AES-256-CTR keystream under a key derived from
 the file's name, so every run writes the same bytes at a few GB/s, and nothing in them
@@ -38,6 +38,7 @@ DATA = WORK / "data"
 SCRATCH = WORK / "scratch"
 RESULTS = HERE / "results"
 WORKER = HERE / "_worker.py"
+MEASURE = HERE / "_measure.py"
 REQUIREMENTS = HERE / "requirements-competitors.txt"
 COMPETITORS_ENV = "PIPEWARDEN_BENCH_SIGNING_VENV"
 DEFAULT_COMPETITORS_VENV = WORK / "competitors-venv"
@@ -45,7 +46,6 @@ COMPETITOR_CLI = "model_signing"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-Run = scan_harness.Run
 write_outputs = scan_harness.write_outputs
 
 
@@ -238,11 +238,39 @@ def read_through(path: Path) -> float:
 # --------------------------------------------------------------------------- running
 
 
+@dataclass(frozen=True)
+class Run:
+    """One measured command: wall time from start to exit, its peak RSS, its exit and output."""
+
+    wall_seconds: float
+    max_rss_kib: int
+    timed_out: bool
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
 def measure(argv: list[str], *, timeout: float, mem_limit: int) -> Run:
-    """Run one command under a fresh _measure.py process: wall time, peak RSS, exit code, output."""
-    run = scan_harness.measure([argv], timeout=timeout, mem_limit=mem_limit, scratch=SCRATCH)
-    scan_harness.discard(run)
-    return run
+    """Run one command under a fresh _measure.py process."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": argv, "cwd": str(SCRATCH), "timeout": timeout, "mem_limit": mem_limit}
+    # -I: the wrapper needs the standard library only, and nothing of this venv's site.
+    done = subprocess.run(
+        [sys.executable, "-I", str(MEASURE)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(done.stdout)
+    return Run(
+        wall_seconds=data["wall_seconds"],
+        max_rss_kib=data["max_rss_kib"],
+        timed_out=data["timed_out"],
+        exit_code=data["exit_code"],
+        stdout=data["stdout"],
+        stderr=data["stderr"],
+    )
 
 
 def worker(python: Path, *args: str) -> list[str]:
@@ -252,9 +280,9 @@ def worker(python: Path, *args: str) -> list[str]:
 
 def worker_result(run: Run, what: str) -> dict[str, object]:
     """The JSON a worker printed; a worker that failed stops the benchmark (it is the harness's fault)."""
-    if run.timed_out or run.exit_codes != [0]:
-        raise SystemExit(f"{what}: worker failed (exit {run.exit_codes}): {run.stderr[0][-2000:]}")
-    return json.loads(run.stdout[0])
+    if run.timed_out or run.exit_code != 0:
+        raise SystemExit(f"{what}: worker failed (exit {run.exit_code}): {run.stderr[-2000:]}")
+    return json.loads(run.stdout)
 
 
 def profile(python: Path, args: list[str], dest: Path, *, timeout: float) -> str:

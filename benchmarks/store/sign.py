@@ -105,7 +105,7 @@ def make_signers(pipewarden: Path, model_signing: Path, keys: Path) -> dict[str,
 
 def summarize(runs: list[c.Run]) -> dict[str, object]:
     walls = [r.wall_seconds for r in runs]
-    failed = [r for r in runs if r.timed_out or r.exit_codes != [0]]
+    failed = [r for r in runs if r.timed_out or r.exit_code != 0]
     return {
         "ok": not failed,
         "detail": c.strip_paths(_message(failed[0]))[:300] if failed else "",
@@ -119,8 +119,8 @@ def summarize(runs: list[c.Run]) -> dict[str, object]:
 def _message(run: c.Run) -> str:
     if run.timed_out:
         return f"timed out after {run.wall_seconds:.0f} s"
-    text = " ".join((run.stderr[0] + " " + run.stdout[0]).split())
-    return f"exit {run.exit_codes[0]}: {text}"
+    text = " ".join((run.stderr + " " + run.stdout).split())
+    return f"exit {run.exit_code}: {text}"
 
 
 def _verify_failure(run: c.Run) -> str:
@@ -128,11 +128,11 @@ def _verify_failure(run: c.Run) -> str:
     under its one-line summary), model-signing's error without its fixed prefix."""
     if run.timed_out:
         return f"timed out after {run.wall_seconds:.0f} s"
-    lines = [ln for ln in run.stderr[0].splitlines() if ln.strip()]
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
     changes = [ln.strip() for ln in lines if ln.startswith(" ")]
-    text = "; ".join(changes) if changes else (lines[-1] if lines else run.stdout[0].strip())
+    text = "; ".join(changes) if changes else (lines[-1] if lines else run.stdout.strip())
     text = text.removeprefix("Verification failed with error: ")
-    return f"exit {run.exit_codes[0]}: {text}"
+    return f"exit {run.exit_code}: {text}"
 
 
 def bench_case(
@@ -148,7 +148,7 @@ def bench_case(
                 run = c.measure(argv, timeout=timeout, mem_limit=mem_limit)
                 runs[op][name].append(run)
                 print(
-                    f"  run {rep + 1} {op:<6} {name:<13} exit {run.exit_codes} {run.wall_seconds:7.2f} s "
+                    f"  run {rep + 1} {op:<6} {name:<13} exit {run.exit_code} {run.wall_seconds:7.2f} s "
                     f"{run.max_rss_kib / 1024:7.0f} MiB",
                     file=sys.stderr,
                     flush=True,
@@ -213,7 +213,7 @@ def tamper_checks(
                     mem_limit=mem_limit,
                 )
                 # Both CLIs exit 1 when verification fails (2 is a usage error for both).
-                detected = not run.timed_out and run.exit_codes == [1]
+                detected = not run.timed_out and run.exit_code == 1
                 row[name] = {"detected": detected, "detail": c.strip_paths(_verify_failure(run))[:300]}
                 print(
                     f"  tamper: {name:<13} {'detected' if detected else 'MISSED'}: {description}",
