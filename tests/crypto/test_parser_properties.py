@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from pipewarden.crypto import INTOTO_PAYLOAD_TYPE, SigningKey, TrustedKeys, decrypt_stream, open_envelope
 from pipewarden.crypto._model import ModelManifest
 from pipewarden.errors import ConfigError, IntegrityError, KeyRingError
+from pipewarden.store._keyslot import parse_keyslot as _parse_keyslot
 from pipewarden.store._records import Artifact
-from pipewarden.store._store import _parse_keyslot
 from pipewarden.workspace import WorkspaceConfig
 
 KEY = SigningKey.generate()

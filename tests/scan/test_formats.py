@@ -310,3 +310,14 @@ def test_a_protocol_0_pickle_disguised_as_a_csv_is_still_caught(tmp_path: Path) 
     report = scan_path(disguised, assume_model=False)
     assert report.max_severity == Severity.CRITICAL
     assert any(f.rule_id == "PW-SCAN-101" for f in report.findings)
+
+
+def test_a_file_named_gguf_with_a_bad_header_is_a_finding_even_if_it_reads_as_a_pickle() -> None:
+    # "GGUF" + version 0: 'G' is BINFLOAT, so the first 9 bytes and a STOP make a loadable pickle.
+    data = b"GGUF" + struct.pack("<I", 0) + struct.pack("<Q", 0x2E00) + struct.pack("<Q", 0)
+    as_gguf = scan_bytes(data, name="model.gguf")
+    assert "PW-SCAN-202" in {f.rule_id for f in as_gguf.at_or_above(Severity.HIGH)}
+    # Named as a pickle, the pickle reading decides; the trailing bytes are still reported.
+    as_pickle = scan_bytes(data, name="model.pkl")
+    assert "PW-SCAN-202" not in {f.rule_id for f in as_pickle.findings}
+    assert "PW-SCAN-110" in {f.rule_id for f in as_pickle.findings}

@@ -80,6 +80,16 @@ MODEL_SUFFIXES = frozenset(
 )
 
 # Formats that exclude every other reading of the same bytes once recognised.
+#: Suffixes that name one exclusive format, whose loader a file so named is meant for.
+_FORMAT_SUFFIXES = {
+    "gguf": (".gguf",),
+    "npy": (".npy",),
+    "safetensors": (".safetensors",),
+    "onnx": (".onnx",),
+    "hdf5": (".h5", ".hdf5"),
+    "7z": (".7z",),
+}
+
 _EXCLUSIVE = (
     "npy",
     "safetensors",
@@ -192,10 +202,21 @@ class Engine:
                 )
             return
         # When bytes read both as a pickle and as a format whose magic a pickle can
-        # start with, the pickle reading decides if the other one is malformed.
+        # start with, the pickle reading decides if the other one is malformed,
+        # unless the file's name says it is that format: then its own loader
+        # would read it, and a malformed header is a finding.
         tentative = len(matched) > 1 and self.pickle_scanner in matched
+        suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
         for scanner in matched:
-            self._run(scanner, inp, ctx, member, depth, tentative=tentative and scanner.name in _EXCLUSIVE)
+            named_as = suffix in _FORMAT_SUFFIXES.get(scanner.name, ())
+            self._run(
+                scanner,
+                inp,
+                ctx,
+                member,
+                depth,
+                tentative=tentative and scanner.name in _EXCLUSIVE and not named_as,
+            )
 
     def _limit(self, ctx: ScanContext, member: str | None, exc: LimitHit) -> None:
         ctx.add(

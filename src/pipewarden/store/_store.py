@@ -12,12 +12,10 @@ Object layout under the backend's root::
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
 import logging
-import mimetypes
 import os
 import secrets
 import tempfile
@@ -49,6 +47,8 @@ from pipewarden.errors import (
 )
 from pipewarden.findings import Finding, Severity
 from pipewarden.store._backends._interface import Backend, ObjectExists, ObjectNotFound
+from pipewarden.store._keyslot import keyslot_json, parse_keyslot
+from pipewarden.store._media import guess_media_type
 from pipewarden.store._records import (
     Artifact,
     ArtifactRef,
@@ -64,7 +64,6 @@ __all__ = ["ArtifactStore", "Refusal", "StoreVerification"]
 logger = logging.getLogger(__name__)
 
 _REFUSAL_TYPE = "application/vnd.pipewarden.refusal+json"
-_KEYSLOT_FORMAT = "pipewarden.keyslot/1"
 _MAX_VERSION_RACES = 32
 
 
@@ -153,6 +152,11 @@ class ArtifactStore:
             raise StoreError(f"{source}: cannot be read: {exc.strerror}") from None
         if not source.is_file():
             raise StoreError(f"{source}: not a regular file")
+        try:
+            with open(source, "rb"):
+                pass
+        except OSError as exc:
+            raise StoreError(f"{source}: cannot be read: {exc.strerror}") from None
         pinned = tuple(self._pin_parent(p) for p in parents)
         verdict = self._scan(source, name=name, actor=actor)
         uid = secrets.token_hex(16)
@@ -162,7 +166,7 @@ class ArtifactStore:
             uid=uid,
             digest="0" * 64,
             size=0,
-            media_type=media_type or _guess_media_type(source),
+            media_type=media_type or guess_media_type(source),
             created_by=actor,
             created_at=_now(),
             parents=pinned,
@@ -204,7 +208,7 @@ class ArtifactStore:
         for _ in range(_MAX_VERSION_RACES):
             art = _replace(art, version=version)
             wrapped = self.keyring.wrap(data_key, context=art.key_context())
-            self.backend.put(art.keyslot_key, _keyslot_json(wrapped))
+            self.backend.put(art.keyslot_key, keyslot_json(wrapped))
             envelope = sign_envelope(
                 canonical(art.to_statement()), payload_type=_INTOTO, key=self.signing_key
             )
@@ -307,7 +311,7 @@ class ArtifactStore:
             raw = self.backend.get(art.keyslot_key)
         except ObjectNotFound:
             raise IntegrityError(f"{label}: missing; the body cannot be opened") from None
-        return self.keyring.unwrap(_parse_keyslot(raw, label=label), context=art.key_context(), label=label)
+        return self.keyring.unwrap(parse_keyslot(raw, label=label), context=art.key_context(), label=label)
 
     def _stream_verified(self, art: Artifact, sink: object) -> None:
         data_key = self._data_key(art)
@@ -334,7 +338,10 @@ class ArtifactStore:
         """Verify an artifact end to end and only then write it to `dest` (atomically)."""
         art = self.resolve(ref)
         target = Path(dest)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        except OSError as exc:
+            raise StoreError(f"{target}: cannot write here: {exc.strerror}") from None
         try:
             with os.fdopen(fd, "wb") as out:
                 self._stream_verified(art, out)
@@ -444,7 +451,7 @@ class ArtifactStore:
                 raw = self.backend.get(art.keyslot_key)
             except ObjectNotFound:
                 raise IntegrityError(f"{label}: missing") from None
-            yield art, _parse_keyslot(raw, label=label)
+            yield art, parse_keyslot(raw, label=label)
 
     def key_usage(self) -> dict[str, int]:
         """How many artifacts' data keys each KEK seals."""
@@ -462,7 +469,7 @@ class ArtifactStore:
                 continue
             data_key = self.keyring.unwrap(wrapped, context=art.key_context(), label=f"{art.ref} keyslot")
             self.backend.put(
-                art.keyslot_key, _keyslot_json(self.keyring.wrap(data_key, context=art.key_context()))
+                art.keyslot_key, keyslot_json(self.keyring.wrap(data_key, context=art.key_context()))
             )
             count += 1
         logger.info("re-sealed %d data key(s) under %s", count, current)
@@ -483,51 +490,7 @@ def _manifest_key(name: str, version: int) -> str:
     return f"artifacts/{name}/@{version}.json"
 
 
-def _keyslot_json(wrapped: WrappedKey) -> bytes:
-    doc = {
-        "format": _KEYSLOT_FORMAT,
-        "kek": wrapped.kek_id,
-        "wrapped": base64.b64encode(wrapped.blob).decode(),
-    }
-    return (json.dumps(doc) + "\n").encode()
-
-
-def _parse_keyslot(raw: bytes, *, label: str) -> WrappedKey:
-    try:
-        doc = json.loads(raw)
-        if doc["format"] != _KEYSLOT_FORMAT:
-            raise ValueError("unknown format")
-        return WrappedKey(kek_id=str(doc["kek"]), blob=base64.b64decode(doc["wrapped"], validate=True))
-    except (KeyError, TypeError, ValueError, KeyRingError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{label}: malformed ({exc})") from None
-
-
 def _replace(art: Artifact, **changes: object) -> Artifact:
     from dataclasses import replace
 
     return replace(art, **changes)  # type: ignore[arg-type]
-
-
-_MODEL_TYPES = {
-    ".safetensors": "application/vnd.safetensors",
-    ".onnx": "application/vnd.onnx",
-    ".gguf": "application/vnd.gguf",
-    ".pt": "application/vnd.pytorch",
-    ".pth": "application/vnd.pytorch",
-    ".pkl": "application/vnd.python.pickle",
-    ".pickle": "application/vnd.python.pickle",
-    ".joblib": "application/vnd.joblib",
-    ".keras": "application/vnd.keras",
-    ".h5": "application/x-hdf5",
-    ".npy": "application/vnd.numpy",
-    ".npz": "application/vnd.numpy+zip",
-    ".parquet": "application/vnd.apache.parquet",
-}
-
-
-def _guess_media_type(path: Path) -> str:
-    known = _MODEL_TYPES.get(path.suffix.lower())
-    if known:
-        return known
-    guessed, _ = mimetypes.guess_type(path.name)
-    return guessed or "application/octet-stream"
