@@ -34,6 +34,7 @@ from pipewarden.errors import ConfigError
 from pipewarden.findings import Severity
 
 if TYPE_CHECKING:
+    from pipewarden.scan import ScanPolicy
     from pipewarden.store import ArtifactStore
 
 __all__ = ["DEFAULT_WORKSPACE", "WORKSPACE_ENV", "Workspace", "WorkspaceConfig"]
@@ -55,6 +56,7 @@ class WorkspaceConfig:
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     scan_fail_on: str = "medium"
+    scan_policy: str | None = None
 
     def __post_init__(self) -> None:
         if self.key_provider not in {"file", "env"}:
@@ -89,6 +91,7 @@ class WorkspaceConfig:
                 s3_endpoint_url=s3.get("endpoint_url"),
                 s3_region=s3.get("region"),
                 scan_fail_on=str(store.get("scan_fail_on", "medium")),
+                scan_policy=None if store.get("scan_policy") is None else str(store["scan_policy"]),
             )
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
@@ -99,6 +102,8 @@ class WorkspaceConfig:
             "keys": {"provider": self.key_provider, "env_var": self.key_env},
             "store": {"backend": self.backend, "scan_fail_on": self.scan_fail_on},
         }
+        if self.scan_policy is not None:
+            doc["store"]["scan_policy"] = self.scan_policy
         if self.backend == "s3":
             doc["store"]["s3"] = {
                 "bucket": self.s3_bucket,
@@ -198,6 +203,14 @@ class Workspace:
         )
         return key
 
+    def _scan_policy(self) -> ScanPolicy | None:
+        """The YAML allowlist named by ``store.scan_policy`` (relative to the workspace), if any."""
+        if self.config.scan_policy is None:
+            return None
+        from pipewarden.scan import ScanPolicy
+
+        return ScanPolicy.from_file(self.root / self.config.scan_policy)
+
     def store(self) -> ArtifactStore:
         from pipewarden.store import ArtifactStore, LocalBackend, S3Backend
         from pipewarden.store._backends._interface import Backend
@@ -218,4 +231,5 @@ class Workspace:
             signing_key=self.signing_key(),
             trusted=self.trusted_keys(),
             scan_threshold=Severity.parse(self.config.scan_fail_on),
+            scan_policy=self._scan_policy(),
         )

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipewarden.crypto import (
     DEFAULT_CHUNK_SIZE,
@@ -58,6 +59,9 @@ from pipewarden.store._records import (
     canonical,
     check_name,
 )
+
+if TYPE_CHECKING:
+    from pipewarden.scan import ScanPolicy
 
 __all__ = ["ArtifactStore", "Refusal", "StoreVerification"]
 
@@ -119,6 +123,7 @@ class ArtifactStore:
         signing_key: SigningKey,
         trusted: TrustedKeys,
         scan_threshold: Severity = Severity.MEDIUM,
+        scan_policy: ScanPolicy | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
         self.backend = backend
@@ -126,6 +131,7 @@ class ArtifactStore:
         self.signing_key = signing_key
         self.trusted = trusted
         self.scan_threshold = scan_threshold
+        self.scan_policy = scan_policy
         self.chunk_size = chunk_size
 
     # -- writing ----------------------------------------------------------------------------------
@@ -228,7 +234,7 @@ class ArtifactStore:
     def _scan(self, source: Path, *, name: str, actor: str) -> ScanVerdict:
         from pipewarden.scan import scan_path
 
-        report = scan_path(source, assume_model=False)
+        report = scan_path(source, policy=self.scan_policy, assume_model=False)
         worst = report.max_severity
         verdict = ScanVerdict(
             scanned=True,
