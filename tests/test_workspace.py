@@ -110,11 +110,15 @@ def test_the_store_scans_with_the_workspaces_allowlist(tmp_path: Path) -> None:
     from pipewarden.errors import ArtifactRefused
 
     model = tmp_path / "net.pkl"
-    model.write_bytes(b"\x80\x02cmypkg.models\nNet\n)\x81.")  # a class of the team's own: unknown to the scanner
+    model.write_bytes(
+        b"\x80\x02cmypkg.models\nNet\n)\x81."
+    )  # a class of the team's own: unknown to the scanner
     plain = Workspace.init(tmp_path / "plain")
     with pytest.raises(ArtifactRefused, match="PW-SCAN-1"):
         plain.store().put(model, name="net", actor="ci")
     ws = Workspace.init(tmp_path / "ws", config=WorkspaceConfig(scan_policy="allow.yaml"))
-    (ws.root / "allow.yaml").write_text("allow:\n  - global: mypkg.models.Net\n    reason: our network class\n")
+    (ws.root / "allow.yaml").write_text(
+        "allow:\n  - global: mypkg.models.Net\n    reason: our network class\n"
+    )
     art = ws.store().put(model, name="net", actor="ci")
     assert art.scan.findings == 0

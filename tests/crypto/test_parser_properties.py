@@ -164,3 +164,20 @@ def test_statements_of_the_right_type_with_wrong_fields_are_refused_cleanly(
             "predicate": predicate,
         }
         test_statements_of_any_shape_are_refused_cleanly.hypothesis.inner_test(statement)  # type: ignore[attr-defined]
+
+
+@given(text=st.text(min_size=1, max_size=20).filter(lambda t: not t.isascii()))
+def test_non_ascii_base64_fields_are_integrity_errors(text: str) -> None:
+    # Found by tests/fuzz/fuzz_store.py: base64 of a str with non-ASCII characters raises a plain ValueError.
+    envelope = {
+        "payloadType": INTOTO_PAYLOAD_TYPE,
+        "payload": text,
+        "signatures": [{"keyid": "k", "sig": text}],
+    }
+    try:
+        open_envelope(
+            json.dumps(envelope).encode(), trusted=TRUSTED, payload_type=INTOTO_PAYLOAD_TYPE, label="e"
+        )
+    except IntegrityError:
+        return
+    raise AssertionError("accepted")

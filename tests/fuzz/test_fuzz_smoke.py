@@ -56,3 +56,26 @@ def test_a_failing_input_makes_the_harness_fail(tmp_path: Path) -> None:
     assert status != 0
     assert "RuntimeError: self-test crash" in output
     assert list(tmp_path.glob("crash-*"))
+
+
+def test_a_short_fuzzing_run_of_the_store_readers_finds_no_failure(tmp_path: Path) -> None:
+    corpus = tmp_path / "store-corpus"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS.with_name("fuzz_store.py")),
+            f"-max_total_time={SECONDS}",
+            f"-artifact_prefix={tmp_path}/",
+            str(corpus),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=SECONDS + 120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert re.search(r"Done \d+ runs in", proc.stdout), proc.stdout[-4000:]
+    assert len(list(corpus.glob("seed-*"))) >= 9  # real bodies, envelopes, statements and key slots
+    assert not list(tmp_path.glob("crash-*"))

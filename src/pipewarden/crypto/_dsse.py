@@ -8,7 +8,6 @@ type and the payload, so neither can be swapped without breaking it:
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
@@ -42,7 +41,7 @@ def _b64(value: Any, *, label: str, what: str) -> bytes:
         raise IntegrityError(f"{label}: envelope {what} is missing")
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, and non-ASCII text
         raise IntegrityError(f"{label}: envelope {what} is not valid base64") from None
 
 

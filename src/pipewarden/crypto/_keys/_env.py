@@ -9,7 +9,6 @@ key under it), then drop the old one.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 
 from pipewarden.crypto._keys._interface import KEK_ID, KekInfo, KeyRingError
@@ -40,7 +39,7 @@ class EnvKeyProvider(LocalKeys):
                 raise KeyRingError(f"${variable}: key id {kek_id!r} appears twice")
             try:
                 material[kek_id] = base64.b64decode(b64, validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, and non-ASCII text
                 raise KeyRingError(f"${variable}: key {kek_id!r} is not base64") from None
             infos.append(KekInfo(kek_id=kek_id, created="", current=i == 0, retired=None))
         super().__init__(

@@ -9,7 +9,6 @@ A retired key keeps its id and dates; its material is erased.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import secrets
 from datetime import UTC, datetime
@@ -79,7 +78,7 @@ class FileKeyProvider(LocalKeys):
             if retired is None:
                 try:
                     material[kek_id] = base64.b64decode(str(entry.get("material", "")), validate=True)
-                except binascii.Error:
+                except ValueError:  # binascii.Error, and non-ASCII text
                     raise KeyRingError(f"{where}: key {kek_id!r} material is not base64") from None
             infos.append(
                 KekInfo(
