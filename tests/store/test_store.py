@@ -187,3 +187,17 @@ def test_manifests_are_signed_in_toto_statements(
     assert statement["subject"] == [{"name": "features@1", "digest": {"sha256": art.digest}}]
     assert statement["predicate"]["encryption"]["cipher"] == "AES-256-GCM"
     assert envelope["signatures"][0]["keyid"] == store.signing_key.keyid
+
+
+def test_progress_is_reported_in_bytes_up_to_the_total(
+    store: ArtifactStore, payload: Path, tmp_path: Path
+) -> None:
+    seen_put: list[tuple[int, int]] = []
+    seen_get: list[tuple[int, int]] = []
+    art = store.put(payload, name="features", actor="a", progress=lambda d, t: seen_put.append((d, t)))
+    store.get(art.ref, tmp_path / "out.csv", progress=lambda d, t: seen_get.append((d, t)))
+    size = payload.stat().st_size
+    for seen in (seen_put, seen_get):
+        assert seen[-1] == (size, size)
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+        assert len(seen) == 6  # one call per chunk

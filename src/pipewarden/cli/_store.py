@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipewarden.cli._app import EXIT_FINDINGS, app, err_console, fail
-from pipewarden.cli._common import ActorOption, WorkspaceOption, default_actor
+from pipewarden.cli._common import ActorOption, WorkspaceOption, byte_progress, default_actor
 from pipewarden.errors import ArtifactRefused, PipewardenError
 
 if TYPE_CHECKING:
@@ -44,9 +44,16 @@ def put(
     is recorded.
     """
     try:
-        art = _open(workspace).put(
-            file, name=name, actor=default_actor(actor), parents=parent or (), media_type=media_type
-        )
+        store = _open(workspace)
+        with byte_progress(f"storing {file.name}") as progress:
+            art = store.put(
+                file,
+                name=name,
+                actor=default_actor(actor),
+                parents=parent or (),
+                media_type=media_type,
+                progress=progress,
+            )
     except ArtifactRefused as exc:
         err_console().print(exc.report.render("text"), end="", markup=False, highlight=False)
         raise fail(exc) from None
@@ -63,7 +70,9 @@ def get(
 ) -> None:
     """Verify an artifact's signature, key and every byte, then write it to --output (atomically)."""
     try:
-        art = _open(workspace).get(ref, output)
+        store = _open(workspace)
+        with byte_progress(f"verifying {ref}") as progress:
+            art = store.get(ref, output, progress=progress)
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"{art.ref} -> {output}  sha256:{art.digest}  signed by {art.signer}")

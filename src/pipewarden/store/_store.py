@@ -19,7 +19,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,11 +144,13 @@ class ArtifactStore:
         actor: str,
         parents: Sequence[str] = (),
         media_type: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Artifact:
         """Scan, encrypt, sign and store a file as the next version of `name`; return its record.
 
         Raises `ArtifactRefused` (and records the refusal) if the scan finds
-        anything at or above the store's threshold.
+        anything at or above the store's threshold. `progress(done, total)` is
+        called with byte counts as the body is written.
         """
         source = Path(path)
         check_name(name)
@@ -190,7 +192,7 @@ class ArtifactStore:
                     key=data_key,
                     context=draft.body_context(),
                     chunk_size=self.chunk_size,
-                    observe=digest.update,
+                    observe=_observer(digest, progress, before.st_size),
                 )
             after = source.stat()
             if (after.st_size, after.st_mtime_ns, after.st_ino) != (
@@ -319,7 +321,9 @@ class ArtifactStore:
             raise IntegrityError(f"{label}: missing; the body cannot be opened") from None
         return self.keyring.unwrap(parse_keyslot(raw, label=label), context=art.key_context(), label=label)
 
-    def _stream_verified(self, art: Artifact, sink: object) -> None:
+    def _stream_verified(
+        self, art: Artifact, sink: object, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         data_key = self._data_key(art)
         digest = hashlib.sha256()
         try:
@@ -330,7 +334,7 @@ class ArtifactStore:
                     key=data_key,
                     expect_context=art.body_context(),
                     label=f"{art.ref} body",
-                    observe=digest.update,
+                    observe=_observer(digest, progress, art.size),
                 )
         except ObjectNotFound:
             raise IntegrityError(f"{art.ref} body: missing from {self.backend.location}") from None
@@ -340,7 +344,13 @@ class ArtifactStore:
                 f"but the signed manifest says {art.size} bytes with sha256:{art.digest}"
             )
 
-    def get(self, ref: str | ArtifactRef, dest: str | os.PathLike[str]) -> Artifact:
+    def get(
+        self,
+        ref: str | ArtifactRef,
+        dest: str | os.PathLike[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Artifact:
         """Verify an artifact end to end and only then write it to `dest` (atomically)."""
         art = self.resolve(ref)
         target = Path(dest)
@@ -350,7 +360,7 @@ class ArtifactStore:
             raise StoreError(f"{target}: cannot write here: {exc.strerror}") from None
         try:
             with os.fdopen(fd, "wb") as out:
-                self._stream_verified(art, out)
+                self._stream_verified(art, out, progress)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
@@ -494,6 +504,23 @@ class ArtifactStore:
 
 def _manifest_key(name: str, version: int) -> str:
     return f"artifacts/{name}/@{version}.json"
+
+
+def _observer(
+    digest: hashlib._Hash, progress: Callable[[int, int], None] | None, total: int
+) -> Callable[[bytes], object]:
+    """What sees each plaintext chunk: the hash, and the caller's progress callback (bytes done, total)."""
+    if progress is None:
+        return digest.update
+    done = 0
+
+    def observe(chunk: bytes) -> None:
+        nonlocal done
+        digest.update(chunk)
+        done += len(chunk)
+        progress(done, total)
+
+    return observe
 
 
 def _replace(art: Artifact, **changes: object) -> Artifact:
