@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -148,29 +149,32 @@ class _Overlap:
     """Runs an observer (a hash's update) on one thread while the caller encrypts on another.
 
     hashlib and OpenSSL's AES-GCM both release the GIL on large buffers, so the
-    two really run side by side on two cores.
+    two really run side by side on two cores. The observer may fall up to
+    `depth` chunks behind (chunks are immutable bytes, so nothing is
+    overwritten meanwhile); one worker keeps them in order.
     """
 
-    def __init__(self, observe: Callable[[bytes], object] | None) -> None:
+    def __init__(self, observe: Callable[[bytes], object] | None, *, depth: int = 4) -> None:
         self._observe = observe
+        self._depth = depth
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="pipewarden-hash") if observe else None
-        self._pending: Future[object] | None = None
+        self._pending: deque[Future[object]] = deque()
 
     def feed(self, data: bytes) -> None:
         if self._pool is None or self._observe is None:
             return
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._observe, data)
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._observe, data))
 
     def finish(self) -> None:
         if self._pool is None:
             return
         try:
-            if self._pending is not None:
-                self._pending.result()
+            while self._pending:
+                self._pending.popleft().result()
         finally:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def encrypt_stream(
