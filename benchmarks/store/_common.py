@@ -14,6 +14,7 @@ compresses or looks like a model format.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,9 +240,19 @@ def read_through(path: Path) -> float:
 # --------------------------------------------------------------------------- running
 
 
+# On two cores, another process busy during a run steals the second core that both tools
+# hash on. A run during which the rest of the machine (kernel writeback included) used more
+# than this share of one CPU, plus 50 ms, is run again.
+FOREIGN_CPU_ALLOWANCE = 0.2
+QUIET_CPU_SHARE = 0.1  # "quiet": the machine uses less than this share of one CPU
+MAX_QUIET_WAIT = 600.0  # seconds to wait for a quiet machine before each run
+MAX_TRIES = 5
+
+
 @dataclass(frozen=True)
 class Run:
-    """One measured command: wall time from start to exit, its peak RSS, its exit and output."""
+    """One measured command: wall time from start to exit, its peak RSS, its exit and output,
+    and the CPU time the rest of the machine used meanwhile (`foreign_cpu_seconds`)."""
 
     wall_seconds: float
     max_rss_kib: int
@@ -248,12 +260,44 @@ class Run:
     exit_code: int
     stdout: str
     stderr: str
+    cpu_seconds: float  # the command's user + system time
+    foreign_cpu_seconds: float
+    tries: int = 1
+    waited_seconds: float = 0.0
+
+    @property
+    def disturbed(self) -> bool:
+        """Other processes took more CPU during the run than the allowance (see `measure`)."""
+        return self.foreign_cpu_seconds > FOREIGN_CPU_ALLOWANCE * self.wall_seconds + 0.05
 
 
-def measure(argv: list[str], *, timeout: float, mem_limit: int) -> Run:
+def cpu_busy_seconds() -> float:
+    """Busy CPU time of the whole machine (all cores) since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(limit: float = MAX_QUIET_WAIT, sample: float = 0.5) -> float:
+    """Wait until the machine has been quiet for `sample` seconds; return the seconds waited."""
+    start = time.perf_counter()
+    announced = False
+    while time.perf_counter() - start < limit:
+        before = cpu_busy_seconds()
+        time.sleep(sample)
+        if cpu_busy_seconds() - before < QUIET_CPU_SHARE * sample:
+            break
+        if not announced:
+            print("  (waiting for other processes to leave the CPUs ...)", file=sys.stderr, flush=True)
+            announced = True
+    return time.perf_counter() - start
+
+
+def measure_once(argv: list[str], *, timeout: float, mem_limit: int) -> Run:
     """Run one command under a fresh _measure.py process."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
     spec = {"argv": argv, "cwd": str(SCRATCH), "timeout": timeout, "mem_limit": mem_limit}
+    busy = cpu_busy_seconds()
     # -I: the wrapper needs the standard library only, and nothing of this venv's site.
     done = subprocess.run(
         [sys.executable, "-I", str(MEASURE)],
@@ -262,6 +306,7 @@ def measure(argv: list[str], *, timeout: float, mem_limit: int) -> Run:
         text=True,
         check=True,
     )
+    busy = cpu_busy_seconds() - busy
     data = json.loads(done.stdout)
     return Run(
         wall_seconds=data["wall_seconds"],
@@ -270,7 +315,48 @@ def measure(argv: list[str], *, timeout: float, mem_limit: int) -> Run:
         exit_code=data["exit_code"],
         stdout=data["stdout"],
         stderr=data["stderr"],
+        cpu_seconds=round(data["user_seconds"] + data["system_seconds"], 3),
+        foreign_cpu_seconds=round(max(0.0, busy - data["user_seconds"] - data["system_seconds"]), 3),
     )
+
+
+def measure(
+    argv: list[str], *, timeout: float, mem_limit: int, before: Callable[[], object] | None = None
+) -> Run:
+    """Measure one command on a quiet machine: wait for quiet, run, and run again (up to
+    MAX_TRIES) if other processes took CPU meanwhile. `before` runs ahead of every try
+    (to undo what a previous try wrote). The last run is returned, with its tries and
+    the seconds spent waiting; if every try was disturbed, `run.disturbed` says so."""
+    waited, tries = 0.0, 0
+    while True:
+        tries += 1
+        if before is not None:
+            before()
+        waited += wait_for_quiet()
+        run = measure_once(argv, timeout=timeout, mem_limit=mem_limit)
+        if not run.disturbed or tries == MAX_TRIES:
+            break
+        print(
+            f"  (disturbed: other processes used {run.foreign_cpu_seconds:.2f} s of CPU in "
+            f"{run.wall_seconds:.2f} s; running again)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return dataclasses.replace(run, tries=tries, waited_seconds=round(waited, 1))
+
+
+def interference(tries: list[int], disturbed: list[bool]) -> str:
+    """One sentence for a report: how many runs were repeated because other processes took
+    CPU meanwhile, and how many were still disturbed after MAX_TRIES."""
+    repeated = sum(1 for t in tries if t > 1)
+    still = sum(disturbed)
+    text = (
+        f"{len(tries)} measured runs; {repeated} of them were repeated because other processes used "
+        f"more than {FOREIGN_CPU_ALLOWANCE:.0%} of a CPU meanwhile"
+    )
+    if still:
+        return text + f"; **{still} were still disturbed after {MAX_TRIES} tries** (their times are high)."
+    return text + "; none was left disturbed."
 
 
 def worker(python: Path, *args: str) -> list[str]:

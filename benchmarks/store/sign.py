@@ -16,14 +16,17 @@ pipewarden signs with Ed25519 (the only key type it takes), model-signing with a
 ECDSA P-256 key (its `key` method takes secp256r1, secp384r1 or secp521r1 keys, not
 Ed25519). Both hash with SHA-256, their default.
 
-Every run is a fresh process under benchmarks/scan/_measure.py: wall time from start
-to exit (interpreter start-up included) and the process's peak RSS. The inputs are
-read once before the first run, so every run reads them from the page cache. Runs are
-interleaved across the tools; the table gives the median of --repeat runs (default 3).
+Every run is a fresh process under _measure.py: wall time from start to exit
+(interpreter start-up included) and the process's peak RSS. Each run waits for a quiet
+machine and is run again if other processes took CPU meanwhile (see _common.measure).
+Each input is read once right before its runs, so every run reads it from the page
+cache. Runs are interleaved across the tools; the table gives the median of --repeat
+runs (default 3).
 
-After the timed runs each tool verifies three altered copies of the inputs (one byte
-flipped in the 2 GiB file; one byte flipped in a small file of the folder; a file
-added to the folder): verification must fail. The changes are undone afterwards.
+After the timed runs the inputs are altered three ways, in place (one byte flipped in
+the 2 GiB file; one byte flipped in a small file of the folder; a file added to the
+folder), and each tool verifies each: verification must fail. Every change is undone
+right after.
 
 Results: benchmarks/store/results/sign.md and sign.json. Where pipewarden is slower
 than model-signing, a cProfile summary goes to results/profile-sign-<case>-<op>.txt.
@@ -113,6 +116,9 @@ def summarize(runs: list[c.Run]) -> dict[str, object]:
         "median_seconds": round(c.median(walls), 3),
         "rss_mib": [round(r.max_rss_kib / 1024, 1) for r in runs],
         "peak_rss_mib": round(max(r.max_rss_kib for r in runs) / 1024, 1),
+        "foreign_cpu_seconds": [r.foreign_cpu_seconds for r in runs],
+        "tries": [r.tries for r in runs],
+        "disturbed": [r.disturbed for r in runs],
     }
 
 
@@ -207,7 +213,7 @@ def tamper_checks(
         try:
             row: dict[str, object] = {"change": description}
             for name, signer in signers.items():
-                run = c.measure(
+                run = c.measure_once(
                     signer.verify(target, sigs / f"{target.name}.{name}.sig"),
                     timeout=timeout,
                     mem_limit=mem_limit,
@@ -227,9 +233,13 @@ def tamper_checks(
 
 def references(model: Path, repeat: int) -> dict[str, float]:
     """Reading the 2 GiB file, and hashing it with SHA-256 in one thread, in this process."""
-    reads = [c.read_through(model) for _ in range(repeat)]
+    reads = []
+    for _ in range(repeat):
+        c.wait_for_quiet()
+        reads.append(c.read_through(model))
     hashes = []
     for _ in range(repeat):
+        c.wait_for_quiet()
         start = time.perf_counter()
         h = hashlib.sha256()
         with open(model, "rb", buffering=0) as f:
@@ -261,11 +271,13 @@ def render(data: dict[str, object]) -> str:
         + f" (pipewarden source {env['pipewarden_source']}, fingerprint {env['pipewarden_fingerprint']}).",
         "",
         "pipewarden signs with an Ed25519 key, model-signing (`sign key` / `verify key`) with an "
-        "ECDSA P-256 key; both hash every file with SHA-256. Wall time is from process start to exit "
+        "ECDSA P-256 key; both hash every file with SHA-256, their default, on a pool of threads. "
+        "pipewarden also cuts a file above 256 MiB into shards hashed in parallel; model-signing's "
+        "CLI hashes each file whole, in one thread. Wall time is from process start to exit "
         f"(start-up included), the median of {data['repeat']} runs interleaved across the tools; "
-        "peak RSS is the largest over those runs. Inputs are in the page cache (read once before "
-        "the first run). Ratios are model-signing / pipewarden: above 1 model-signing is slower or "
-        "bigger.",
+        "peak RSS is the largest over those runs. Inputs are in the page cache (each read right "
+        "before its runs). Ratios are model-signing / pipewarden: above 1 model-signing is slower "
+        "or bigger.",
         "",
         f"References, in one Python process: reading the {model_mib:.0f} MiB file in 1 MiB chunks takes "
         f"{ref['read_seconds']:.2f} s ({model_mib / ref['read_seconds']:.0f} MiB/s); SHA-256 over it in one "
@@ -301,6 +313,16 @@ def render(data: dict[str, object]) -> str:
                     f"| {_ratio(r['median_seconds'], base['median_seconds'])} "
                     f"| {r['peak_rss_mib']:.0f} | {_ratio(r['peak_rss_mib'], base['peak_rss_mib'])} |"
                 )
+    measured = [startup[n] for n in startup] + [
+        case["results"][op][n] for case in cases for op in ("sign", "verify") for n in case["results"][op]
+    ]
+    lines += [
+        "",
+        "Interference: "
+        + c.interference(
+            [t for r in measured for t in r["tries"]], [d for r in measured for d in r["disturbed"]]
+        ),
+    ]
     lines += ["", "Signature file sizes: "]
     lines[-1] += "; ".join(
         f"{case['name']}: "
@@ -386,7 +408,6 @@ def main(argv: list[str] | None = None) -> int:
         signers = make_signers(pipewarden, model_signing, keys)
 
         print("warming the page cache and measuring the references ...", file=sys.stderr, flush=True)
-        c.read_through(folder)
         ref: dict[str, object] = {"model_mib": c.size_of(model) / c.MIB, **references(model, args.repeat)}
 
         data: dict[str, object] = {
@@ -415,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ):
             print(f"{name}: {c.strip_paths(str(target))}", file=sys.stderr, flush=True)
+            # Again right before the case: a virtual machine may page out file data left
+            # untouched for a minute or so.
+            c.read_through(target)
             before = c.scan_harness.source_fingerprint()
             results = bench_case(
                 signers, target, sigs, repeat=args.repeat, timeout=args.timeout, mem_limit=mem_limit
