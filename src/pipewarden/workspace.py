@@ -30,6 +30,7 @@ from pipewarden.crypto import (
     TrustedKeys,
     write_atomic,
 )
+from pipewarden.crypto._signing import env_passphrase
 from pipewarden.errors import ConfigError
 from pipewarden.findings import Severity
 
@@ -159,7 +160,7 @@ class Workspace:
         ws = cls(root, config)
         if config.key_provider == "file":
             FileKeyProvider.create(ws.keyring_path)
-        SigningKey.generate().save(ws.signing_key_path)
+        SigningKey.generate().save(ws.signing_key_path, passphrase=env_passphrase())
         if config.backend == "local":
             (root / "store").mkdir(exist_ok=True, mode=0o700)
         # config.yaml last: a workspace is complete once it exists.

@@ -201,3 +201,13 @@ def test_progress_is_reported_in_bytes_up_to_the_total(
         assert seen[-1] == (size, size)
         assert [d for d, _ in seen] == sorted(d for d, _ in seen)
         assert len(seen) == 6  # one call per chunk
+
+
+def test_get_into_a_new_folder_or_onto_a_folder(store: ArtifactStore, payload: Path, tmp_path: Path) -> None:
+    store.put(payload, name="team/features", actor="a")
+    store.get("team/features", tmp_path / "deploy" / "v1" / "features.csv")
+    assert (tmp_path / "deploy" / "v1" / "features.csv").read_bytes() == payload.read_bytes()
+    with pytest.raises(StoreError, match=r"is a folder; give the file to write, such as .*features"):
+        store.get("team/features", tmp_path / "deploy")
+    with pytest.raises(ArtifactNotFound, match="nope"):
+        store.artifacts("nope")

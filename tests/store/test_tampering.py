@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipewarden.crypto import FileKeyProvider, KeyRing, SigningKey, TrustedKeys
-from pipewarden.errors import IntegrityError, KeyRingError
-from pipewarden.store import Artifact, ArtifactStore, Backend
+from pipewarden.errors import IntegrityError, KeyRingError, StoreError
+from pipewarden.store import Artifact, ArtifactStore, Backend, LocalBackend
 from tests.store.conftest import CHUNK
 
 HEADER = 6 + 1 + 4 + 7 + 2  # fixed part of the encrypted-stream header, before the owner's identity
@@ -211,5 +211,56 @@ def test_a_retired_key_and_a_wrong_key_are_named(
         signing_key=store.signing_key,
         trusted=TrustedKeys([store.signing_key.public], source="test"),
     )
-    with pytest.raises(KeyRingError, match=r"which .*other-keyring\.json does not hold"):
+    with pytest.raises(IntegrityError, match=r"which .*other-keyring\.json does not hold"):
         stranger.get(stored.ref, tmp_path / "out")
+
+
+def test_a_deleted_middle_version_and_a_replaced_earlier_manifest_are_detected(
+    store: ArtifactStore, backend: Backend, payload: Path, tmp_path: Path
+) -> None:
+    for _ in range(3):
+        store.put(payload, name="team/churn", actor="alice")
+    removed = backend.get("artifacts/team/churn/@2.json")
+    backend.delete("artifacts/team/churn/@2.json")
+    result = store.verify()
+    assert (
+        "team/churn@2",
+        "team/churn@2: missing; versions are never deleted, so it was removed from the store",
+    ) in (result.failures)
+    backend.put("artifacts/team/churn/@2.json", removed)
+    assert store.verify().ok
+    # A genuinely signed manifest for team/churn@1 from another store (same signing key): valid on
+    # its own, but not the one @2 was written after.
+    other = ArtifactStore(
+        LocalBackend(tmp_path / "other-store"),
+        keyring=store.keyring,
+        signing_key=store.signing_key,
+        trusted=store.trusted,
+        chunk_size=CHUNK,
+    )
+    other.put(payload, name="team/churn", actor="mallory")
+    backend.put("artifacts/team/churn/@1.json", other.backend.get("artifacts/team/churn/@1.json"))
+    failures = dict(store.verify().failures)
+    assert "team/churn@2" in failures and "was written after; it was replaced" in failures["team/churn@2"]
+
+
+def test_a_source_changed_after_its_scan_is_not_stored(
+    store: ArtifactStore, payload: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    scan = store._scan
+    original = payload.read_bytes()
+
+    def scan_then_swap(source: Path, **kwargs: str) -> object:
+        verdict = scan(source, **kwargs)  # type: ignore[arg-type]
+        # Same size, and the modification time put back: only the change time tells.
+        st = source.stat()
+        source.write_bytes(original[::-1])
+        os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return verdict
+
+    monkeypatch.setattr(store, "_scan", scan_then_swap)
+    with pytest.raises(StoreError, match=r"changed while it was being scanned or stored; nothing was stored"):
+        store.put(payload, name="team/churn", actor="mallory")
+    assert store.versions("team/churn") == []

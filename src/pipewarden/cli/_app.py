@@ -54,7 +54,12 @@ def _root(
 ) -> None:
     """pipewarden: scan model files for code that runs when they are loaded, and more."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Only pipewarden's own loggers get more verbose: third-party debug logs
+    # (botocore's logs request headers, session tokens included) stay at WARNING.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("pipewarden").setLevel(level)
 
 
 def fail(exc: PipewardenError) -> typer.Exit:

@@ -107,14 +107,12 @@ def new_signing_key(
 
     Encrypted with $PIPEWARDEN_KEY_PASSPHRASE when that is set.
     """
-    import os
-
-    from pipewarden.crypto import PASSPHRASE_ENV, SigningKey
+    from pipewarden.crypto import SigningKey
+    from pipewarden.crypto._signing import env_passphrase
 
     try:
         key = SigningKey.generate()
-        passphrase = os.environ.get(PASSPHRASE_ENV)
-        key.save(output, passphrase=passphrase.encode() if passphrase else None)
+        key.save(output, passphrase=env_passphrase())
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"{output}: {key.keyid}")

@@ -20,9 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pipewarden.crypto._files import read_private, write_atomic
 from pipewarden.errors import IntegrityError, KeyRingError
 
-__all__ = ["PASSPHRASE_ENV", "PublicKey", "SigningKey", "TrustedKeys"]
+__all__ = ["PASSPHRASE_ENV", "PublicKey", "SigningKey", "TrustedKeys", "env_passphrase"]
 
 PASSPHRASE_ENV = "PIPEWARDEN_KEY_PASSPHRASE"  # noqa: S105  # the name of a variable, not a secret
+
+
+def env_passphrase() -> bytes | None:
+    """The passphrase from ``PIPEWARDEN_KEY_PASSPHRASE``; unset or empty means none."""
+    value = os.environ.get(PASSPHRASE_ENV, "")
+    return value.encode() if value else None
 
 
 def _keyid(public: Ed25519PublicKey) -> str:
@@ -93,9 +99,9 @@ class SigningKey:
     def load(cls, path: Path, *, passphrase: bytes | None = None) -> SigningKey:
         """Load a PEM private key file, refusing one that others can read."""
         path = Path(path)
-        data = read_private(path, what="signing key")
-        if passphrase is None and PASSPHRASE_ENV in os.environ:
-            passphrase = os.environ[PASSPHRASE_ENV].encode()
+        data = read_private(path, what="signing key", hint="")
+        if passphrase is None:
+            passphrase = env_passphrase()
         try:
             key = serialization.load_pem_private_key(data, password=passphrase)
         except TypeError:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -59,6 +59,10 @@ _MAX_COUNTER = (1 << 32) - 1
 
 class _Writer(Protocol):
     def write(self, data: bytes, /) -> object: ...
+
+
+class _Reader(Protocol):
+    def read(self, n: int, /) -> bytes: ...
 
 
 def new_data_key() -> bytes:
@@ -105,7 +109,7 @@ class StreamHeader:
         return fixed + self.context
 
     @classmethod
-    def read_from(cls, reader: BinaryIO, *, label: str) -> StreamHeader:
+    def read_from(cls, reader: _Reader, *, label: str) -> StreamHeader:
         fixed = _read_exact(reader, _FIXED.size)
         if len(fixed) < _FIXED.size:
             raise IntegrityError(f"{label}: body is truncated inside its header ({len(fixed)} bytes)")
@@ -129,7 +133,7 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", counter, 1 if last else 0)
 
 
-def _read_exact(reader: BinaryIO, n: int) -> bytes:
+def _read_exact(reader: _Reader, n: int) -> bytes:
     """Read `n` bytes, fewer only at end of stream (pipes and sockets return short reads)."""
     data = reader.read(n)
     if len(data) == n or not data:
@@ -178,7 +182,7 @@ class _Overlap:
 
 
 def encrypt_stream(
-    reader: BinaryIO,
+    reader: _Reader,
     writer: _Writer,
     *,
     key: bytes,
@@ -220,22 +224,32 @@ def encrypt_stream(
 
 
 def decrypt_stream(
-    reader: BinaryIO,
+    reader: _Reader,
     writer: _Writer | None,
     *,
     key: bytes,
     expect_context: bytes,
     label: str,
     observe: Callable[[bytes], object] | None = None,
+    expect_chunk_size: int | None = None,
 ) -> int:
     """Decrypt a body made by `encrypt_stream`; return the plaintext size.
 
-    Raises `IntegrityError` naming `label` if the header names another owner,
-    or a chunk was altered, reordered, swapped or dropped. Chunks reach
+    Raises `IntegrityError` naming `label` if the header names another owner
+    or another chunk size than `expect_chunk_size`, or a chunk was altered,
+    reordered, swapped or dropped. Chunks reach
     `writer` as they are authenticated, so a caller who must not release
     anything before the end writes to a private temporary place.
     """
     header = StreamHeader.read_from(reader, label=label)
+    # The header is not authenticated until the first chunk is: a caller that
+    # knows the chunk size (from a signed manifest) pins it, so a forged header
+    # cannot make the reader buffer up to MAX_CHUNK_SIZE twice over.
+    if expect_chunk_size is not None and header.chunk_size != expect_chunk_size:
+        raise IntegrityError(
+            f"{label}: header says chunks of {header.chunk_size} bytes, "
+            f"the signed manifest {expect_chunk_size}"
+        )
     if header.context != expect_context:
         raise IntegrityError(
             f"{label}: body belongs to another artifact "

@@ -108,6 +108,8 @@ class Artifact:
     scan: ScanVerdict
     chunk_size: int
     signer: str = ""
+    #: SHA-256 of the previous version's manifest file (None for version 1): versions form a chain.
+    previous: str | None = None
 
     @property
     def ref(self) -> str:
@@ -151,6 +153,9 @@ class Artifact:
                     "threshold": self.scan.threshold,
                 },
                 "encryption": {"cipher": "AES-256-GCM", "format": "PWSTRM/1", "chunk_size": self.chunk_size},
+                "previous": None
+                if self.previous is None
+                else {"version": self.version - 1, "manifest_sha256": self.previous},
             },
         }
 
@@ -186,10 +191,15 @@ class Artifact:
                     threshold=str(scan["threshold"]),
                 ),
                 chunk_size=_int(p["encryption"]["chunk_size"]),
+                previous=None if p["previous"] is None else _match(_DIGEST, p["previous"]["manifest_sha256"]),
                 signer=signer,
             )
             if doc["subject"][0]["name"] != art.ref or len(doc["subject"]) != 1:
                 raise ValueError("subject does not name this artifact")
+            if (art.version == 1) != (art.previous is None) or (
+                art.previous is not None and p["previous"]["version"] != art.version - 1
+            ):
+                raise ValueError("its link to the previous version is inconsistent")
         except (KeyError, IndexError, TypeError, ValueError, ConfigError, json.JSONDecodeError) as exc:
             raise IntegrityError(f"{label}: signed manifest is malformed ({exc})") from None
         return art

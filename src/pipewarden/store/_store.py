@@ -185,7 +185,7 @@ class ArtifactStore:
         digest = hashlib.sha256()
         staging = f"staging/{uid}"
         try:
-            with self.backend.writer(staging) as out, open(source, "rb") as fh:
+            with self.backend.writer(staging) as out, _SourceReader(source) as fh:
                 size = encrypt_stream(
                     fh,
                     out,
@@ -194,14 +194,13 @@ class ArtifactStore:
                     chunk_size=self.chunk_size,
                     observe=_observer(digest, progress, before.st_size),
                 )
+            # The bytes stored must be the bytes scanned. Any write to the file, or a
+            # file swapped in under the same name, changes its change time (ctime),
+            # which its owner cannot set back, unlike the modification time.
             after = source.stat()
-            if (after.st_size, after.st_mtime_ns, after.st_ino) != (
-                before.st_size,
-                before.st_mtime_ns,
-                before.st_ino,
-            ) or size != after.st_size:
+            if _identity(after) != _identity(before) or size != after.st_size:
                 raise StoreError(
-                    f"{source}: changed while it was being stored; nothing was stored, try again"
+                    f"{source}: changed while it was being scanned or stored; nothing was stored, try again"
                 )
             art = _replace(draft, digest=digest.hexdigest(), size=size)
             self.backend.move(staging, art.body_key)
@@ -214,7 +213,7 @@ class ArtifactStore:
     def _publish(self, art: Artifact, data_key: bytes) -> Artifact:
         version = self._latest(art.name) + 1
         for _ in range(_MAX_VERSION_RACES):
-            art = _replace(art, version=version)
+            art = _replace(art, version=version, previous=self._manifest_digest(art.name, version - 1))
             wrapped = self.keyring.wrap(data_key, context=art.key_context())
             self.backend.put(art.keyslot_key, keyslot_json(wrapped))
             envelope = sign_envelope(
@@ -228,6 +227,13 @@ class ArtifactStore:
             logger.info("stored %s (%d bytes, sha256:%s)", art.ref, art.size, art.digest)
             return _replace(art, signer=self.signing_key.keyid)
         raise StoreError(f"{art.name}: could not claim a version after {_MAX_VERSION_RACES} tries")
+
+    def _manifest_digest(self, name: str, version: int) -> str | None:
+        """SHA-256 of a version's manifest file, after checking its signature; None before version 1."""
+        if version < 1:
+            return None
+        self.resolve(ArtifactRef(name, version))
+        return hashlib.sha256(self.backend.get(_manifest_key(name, version))).hexdigest()
 
     def _pin_parent(self, text: str) -> ParentRef:
         parent = self.resolve(text)
@@ -319,7 +325,14 @@ class ArtifactStore:
             raw = self.backend.get(art.keyslot_key)
         except ObjectNotFound:
             raise IntegrityError(f"{label}: missing; the body cannot be opened") from None
-        return self.keyring.unwrap(parse_keyslot(raw, label=label), context=art.key_context(), label=label)
+        try:
+            return self.keyring.unwrap(
+                parse_keyslot(raw, label=label), context=art.key_context(), label=label
+            )
+        except KeyRingError as exc:
+            # A slot naming a key this ring lacks, or a retired one: the artifact cannot be opened
+            # and so cannot be verified, whether the slot or the ring is at fault.
+            raise IntegrityError(str(exc)) from exc
 
     def _stream_verified(
         self, art: Artifact, sink: object, progress: Callable[[int, int], None] | None = None
@@ -335,6 +348,7 @@ class ArtifactStore:
                     expect_context=art.body_context(),
                     label=f"{art.ref} body",
                     observe=_observer(digest, progress, art.size),
+                    expect_chunk_size=art.chunk_size,
                 )
         except ObjectNotFound:
             raise IntegrityError(f"{art.ref} body: missing from {self.backend.location}") from None
@@ -354,7 +368,11 @@ class ArtifactStore:
         """Verify an artifact end to end and only then write it to `dest` (atomically)."""
         art = self.resolve(ref)
         target = Path(dest)
+        if target.is_dir():
+            example = target / art.name.rsplit("/", 1)[-1]
+            raise StoreError(f"{target}: is a folder; give the file to write, such as {example}")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         except OSError as exc:
             raise StoreError(f"{target}: cannot write here: {exc.strerror}") from None
@@ -393,6 +411,8 @@ class ArtifactStore:
 
     def artifacts(self, name: str | None = None) -> list[Artifact]:
         """Every version (of one name, or all), each manifest's signature verified."""
+        if name is not None and not self.versions(name):
+            raise ArtifactNotFound(f"{name}: no such artifact in {self.backend.location}")
         names = [name] if name is not None else self.names()
         return [self.resolve(ArtifactRef(n, v)) for n in names for v in self.versions(n)]
 
@@ -405,12 +425,21 @@ class ArtifactStore:
         if name is not None and not self.versions(name):
             raise ArtifactNotFound(f"{name}: no such artifact in {self.backend.location}")
         for n in names:
-            for v in self.versions(n):
+            versions = self.versions(n)
+            failures.extend(
+                (
+                    f"{n}@{v}",
+                    f"{n}@{v}: missing; versions are never deleted, so it was removed from the store",
+                )
+                for v in sorted(set(range(1, versions[-1] + 1)) - set(versions))
+            )
+            for v in versions:
                 checked += 1
                 ref = f"{n}@{v}"
                 try:
                     art = self.resolve(ArtifactRef(n, v))
                     referenced.update({art.body_key, art.keyslot_key})
+                    self._check_chain(art, versions)
                     self._stream_verified(art, None)
                 except (IntegrityError, KeyRingError, StoreError) as exc:
                     failures.append((ref, str(exc)))
@@ -419,6 +448,17 @@ class ArtifactStore:
             for prefix in ("staging/", "blobs/", "keyslots/"):
                 unreferenced += sum(1 for k in self.backend.iter_keys(prefix) if k not in referenced)
         return StoreVerification(checked=checked, failures=tuple(failures), unreferenced=unreferenced)
+
+    def _check_chain(self, art: Artifact, versions: list[int]) -> None:
+        """A version's manifest names the exact manifest of the version before it."""
+        if art.previous is None or art.version - 1 not in versions:
+            return
+        actual = hashlib.sha256(self.backend.get(_manifest_key(art.name, art.version - 1))).hexdigest()
+        if actual != art.previous:
+            raise IntegrityError(
+                f"{art.ref}: the manifest of {art.name}@{art.version - 1} is not the one this version was "
+                "written after; it was replaced"
+            )
 
     def lineage(self, ref: str | ArtifactRef) -> Lineage:
         """The artifact and its parents, recursively; each parent's digest must be the one pinned."""
@@ -504,6 +544,33 @@ class ArtifactStore:
 
 def _manifest_key(name: str, version: int) -> str:
     return f"artifacts/{name}/@{version}.json"
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class _SourceReader:
+    """The file being stored, whose read errors name it (not the object being written)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        try:
+            self._fh = open(path, "rb")  # closed in __exit__
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot be read: {exc.strerror}") from None
+
+    def __enter__(self) -> _SourceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._fh.read(n)
+        except OSError as exc:
+            raise StoreError(f"{self._path}: cannot be read: {exc.strerror}") from None
 
 
 def _observer(

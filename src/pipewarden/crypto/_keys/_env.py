@@ -2,7 +2,7 @@
 
 ``PIPEWARDEN_KEYS="kek-2026b:<base64 32 bytes>,kek-2026a:<base64 32 bytes>"``: the
 first key is current; the others still open what they sealed. To rotate, put
-a new key first, run ``pipewarden keys rotate`` (which re-seals every data
+a new key first, run ``pipewarden keys reseal`` (which re-seals every data
 key under it), then drop the old one.
 """
 

@@ -9,8 +9,12 @@ A retired key keeps its id and dates; its material is erased.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,28 +108,45 @@ class FileKeyProvider(LocalKeys):
             out.append(entry)
         return out
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on the key ring and re-read it, so concurrent updates never lose a key."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as exc:
+            raise KeyRingError(f"{lock_path}: cannot lock the key ring: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._reload()
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def rotate(self) -> str:
-        kek_id = _new_id()
-        entries = [*self._entries(), _entry(kek_id, new_data_key())]
-        self._write(self.path, current=kek_id, entries=entries)
-        self._reload()
+        with self._locked():
+            kek_id = _new_id()
+            entries = [*self._entries(), _entry(kek_id, new_data_key())]
+            self._write(self.path, current=kek_id, entries=entries)
+            self._reload()
         return kek_id
 
     def retire(self, kek_id: str) -> None:
-        if kek_id == self._current:
-            raise KeyRingError(f"{self.path}: {kek_id} is the current key; rotate first, then retire it")
-        entries = self._entries()
-        for entry in entries:
-            if entry["id"] == kek_id:
-                if entry["retired"] is not None:
-                    raise KeyRingError(f"{self.path}: {kek_id} was retired already on {entry['retired']}")
-                entry["retired"] = _now()
-                entry.pop("material", None)
-                break
-        else:
-            raise KeyRingError(f"{self.path}: no key {kek_id!r} in this key ring")
-        self._write(self.path, current=self._current, entries=entries)
-        self._reload()
+        with self._locked():
+            if kek_id == self._current:
+                raise KeyRingError(f"{self.path}: {kek_id} is the current key; rotate first, then retire it")
+            entries = self._entries()
+            for entry in entries:
+                if entry["id"] == kek_id:
+                    if entry["retired"] is not None:
+                        raise KeyRingError(f"{self.path}: {kek_id} was retired already on {entry['retired']}")
+                    entry["retired"] = _now()
+                    entry.pop("material", None)
+                    break
+            else:
+                raise KeyRingError(f"{self.path}: no key {kek_id!r} in this key ring")
+            self._write(self.path, current=self._current, entries=entries)
+            self._reload()
 
 
 def _entry(kek_id: str, material: bytes) -> dict[str, Any]:

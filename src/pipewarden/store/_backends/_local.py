@@ -32,6 +32,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _Writer:
+    def __init__(self, fh: BinaryIO, failed: str) -> None:
+        self._fh = fh
+        self._failed = failed
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            raise BackendError(f"{self._failed}: {exc.strerror or exc}") from exc
+
+
 class LocalBackend(Backend):
     """A folder; files are written beside their destination's root and renamed into place."""
 
@@ -68,15 +80,26 @@ class LocalBackend(Backend):
     def writer(self, key: str) -> Iterator[ObjectWriter]:
         check_key(key)
         tmp = self._tmp()
+        failed = f"{self.location}: cannot write {key}"
         try:
-            with open(tmp, "xb") as fh:
+            try:
+                fh = open(tmp, "xb")  # closed by the with below
                 os.fchmod(fh.fileno(), 0o600)
-                yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
-            self._publish(tmp, key, exclusive=False)
-        except OSError as exc:
-            raise BackendError(f"{self.location}: cannot write {key}: {exc.strerror or exc}") from exc
+            except OSError as exc:
+                raise BackendError(f"{failed}: {exc.strerror or exc}") from exc
+            with fh:
+                # Only this file's own errors are the backend's; the caller's (reading
+                # its source, say) pass through as they are.
+                yield _Writer(fh, failed)
+                try:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                except OSError as exc:
+                    raise BackendError(f"{failed}: {exc.strerror or exc}") from exc
+            try:
+                self._publish(tmp, key, exclusive=False)
+            except OSError as exc:
+                raise BackendError(f"{failed}: {exc.strerror or exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
 

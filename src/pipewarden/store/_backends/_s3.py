@@ -84,6 +84,21 @@ class _MultipartWriter:
                 )
 
 
+class _Body:
+    """A response body whose read errors (a dropped connection, a timeout) are the backend's errors."""
+
+    def __init__(self, body: Any, backend: S3Backend, key: str) -> None:
+        self._body = body
+        self._backend = backend
+        self._key = key
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return bytes(self._body.read(n if n >= 0 else None))
+        except self._backend._errors as exc:
+            raise self._backend._fail(self._key, exc, "read") from exc
+
+
 class S3Backend(Backend):
     """A bucket and an optional prefix; `endpoint_url` points at any S3-compatible service."""
 
@@ -155,7 +170,7 @@ class S3Backend(Backend):
         except self._errors as exc:
             raise self._fail(key, exc, "read") from exc
         try:
-            yield cast(BinaryIO, body)
+            yield cast(BinaryIO, _Body(body, self, key))
         finally:
             body.close()
 
