@@ -74,7 +74,7 @@ def test_keys_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PIPEWARDEN_KEYS", f"kek-b:{base64.b64encode(os.urandom(32)).decode()},kek-a:{old}")
     store = ws.store()
     assert store.key_usage() == {"kek-a": 1}
-    assert store.reseal() == 1
+    assert store.reseal().resealed == 1
     monkeypatch.setenv("PIPEWARDEN_KEYS", os.environ["PIPEWARDEN_KEYS"].split(",")[0])
     assert ws.store().read_bytes("d") == b"1,2\n"
 
@@ -122,3 +122,82 @@ def test_the_store_scans_with_the_workspaces_allowlist(tmp_path: Path) -> None:
     )
     art = ws.store().put(model, name="net", actor="ci")
     assert art.scan.findings == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("format: pipewarden.workspace/1\nkeys: [1]\n", "keys must be a mapping, not list"),
+        ("format: pipewarden.workspace/1\nstore: x\n", "store must be a mapping, not str"),
+        ("format: pipewarden.workspace/1\nstore: {s3: 5}\n", r"store\.s3 must be a mapping, not int"),
+        (
+            "format: pipewarden.workspace/1\nstore: {s3: {endpoint_url: [1]}}\n",
+            r"store\.s3\.endpoint_url must be a string",
+        ),
+        ("format: pipewarden.workspace/1\nkeys: {provider: 'os:system('}\n", "expected 'file', 'env'"),
+    ],
+)
+def test_settings_of_the_wrong_type_are_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        Workspace.open(tmp_path)
+
+
+def test_settings_and_trusted_keys_others_can_change_are_refused(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.root / "config.yaml").write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        Workspace.open(ws.root)
+    (ws.root / "config.yaml").write_text(WorkspaceConfig().to_yaml())
+    (ws.root / "config.yaml").chmod(0o666)
+    with pytest.raises(ConfigError, match=r"writable by group or other users.*chmod go-w"):
+        Workspace.open(ws.root)
+    (ws.root / "config.yaml").chmod(0o600)
+    (ws.keys_dir / "signing.key.pub").chmod(0o664)
+    with pytest.raises(ConfigError, match="trusted public key is writable by group"):
+        Workspace.open(ws.root).trusted_keys()
+
+
+def test_model_signers_and_store_writers_are_trusted_separately(tmp_path: Path) -> None:
+    from pipewarden.crypto import SigningKey
+
+    ws = Workspace.init(tmp_path / "ws")
+    ci, writer = SigningKey.generate(), SigningKey.generate()
+    ci.save(tmp_path / "ci.key")
+    writer.save(tmp_path / "writer.key")
+    ws.trust(tmp_path / "ci.key.pub")
+    ws.trust(tmp_path / "writer.key.pub", store_writer=True)
+    assert ci.keyid in ws.trusted_keys() and ci.keyid not in ws.store_writers()
+    assert writer.keyid in ws.store_writers() and writer.keyid not in ws.trusted_keys()
+    assert set(ws.store().trusted) == {ws.public_key().keyid, writer.keyid}
+
+
+def test_a_key_provider_of_ones_own_from_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a KMS-backed provider looks like from pipewarden's side: wrap and unwrap by a service
+    # (here, a stand-in that keeps one key in memory; a real one would call the KMS).
+    (tmp_path / "acme_kms.py").write_text(
+        "from pipewarden.crypto import KekInfo, KeyProvider, WrappedKey, new_data_key, seal, open_sealed\n"
+        "KEY = new_data_key()\n"
+        "class Provider(KeyProvider):\n"
+        "    def __init__(self, *, workspace):\n"
+        "        self.source = f'acme-kms for {workspace.root.name}'\n"
+        "    def current_id(self): return 'acme-1'\n"
+        "    def keys(self): return (KekInfo('acme-1', '', True, None),)\n"
+        "    def wrap(self, data_key, *, context):\n"
+        "        return WrappedKey('acme-1', seal(KEY, data_key, aad=context))\n"
+        "    def unwrap(self, wrapped, *, context, label):\n"
+        "        return open_sealed(KEY, wrapped.blob, aad=context, label=label)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ws = Workspace.init(tmp_path / "ws", config=WorkspaceConfig(key_provider="acme_kms:Provider"))
+    assert not ws.keyring_path.exists()
+    data = tmp_path / "d.csv"
+    data.write_text("1,2\n")
+    art = ws.store().put(data, name="d", actor="ci")
+    assert Workspace.open(ws.root).store().read_bytes(art.ref) == b"1,2\n"
+    assert ws.store().key_usage() == {"acme-1": 1}
+    (ws.root / "config.yaml").write_text(WorkspaceConfig(key_provider="acme_kms:Missing").to_yaml())
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        Workspace.open(ws.root).keyring()

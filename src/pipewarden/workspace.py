@@ -5,7 +5,8 @@
       keys/keyring.json          key-encryption keys (mode 0600)       [provider: file]
       keys/signing.key           this workspace's Ed25519 signing key (mode 0600)
       keys/signing.key.pub       its public key
-      keys/trusted/*.pub         other public keys whose signatures this workspace accepts
+      keys/trusted/*.pub         other public keys whose model signatures `verify` accepts
+      keys/writers/*.pub         other public keys whose artifact manifests the store accepts
       store/                     the local artifact store            [backend: local]
 
 Its location is `--workspace`, else ``$PIPEWARDEN_WORKSPACE``, else ``./.pipewarden``.
@@ -13,7 +14,9 @@ Its location is `--workspace`, else ``$PIPEWARDEN_WORKSPACE``, else ``./.pipewar
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,12 +27,14 @@ from pipewarden.crypto import (
     ENV_VAR,
     EnvKeyProvider,
     FileKeyProvider,
+    KeyProvider,
     KeyRing,
     PublicKey,
     SigningKey,
     TrustedKeys,
     write_atomic,
 )
+from pipewarden.crypto._files import check_not_writable_by_others
 from pipewarden.crypto._signing import env_passphrase
 from pipewarden.errors import ConfigError
 from pipewarden.findings import Severity
@@ -43,6 +48,7 @@ __all__ = ["DEFAULT_WORKSPACE", "WORKSPACE_ENV", "Workspace", "WorkspaceConfig"]
 WORKSPACE_ENV = "PIPEWARDEN_WORKSPACE"
 DEFAULT_WORKSPACE = Path(".pipewarden")
 _FORMAT = "pipewarden.workspace/1"
+_PROVIDER_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +66,11 @@ class WorkspaceConfig:
     scan_policy: str | None = None
 
     def __post_init__(self) -> None:
-        if self.key_provider not in {"file", "env"}:
-            raise ConfigError(f"keys.provider is {self.key_provider!r}; expected 'file' or 'env'")
+        if self.key_provider not in {"file", "env"} and not _PROVIDER_CLASS.match(self.key_provider):
+            raise ConfigError(
+                f"keys.provider is {self.key_provider!r}; expected 'file', 'env', or 'package.module:Class' "
+                "naming a KeyProvider (a KMS or Vault client)"
+            )
         if self.backend not in {"local", "s3"}:
             raise ConfigError(f"store.backend is {self.backend!r}; expected 'local' or 's3'")
         if self.backend == "s3" and not self.s3_bucket:
@@ -79,20 +88,20 @@ class WorkspaceConfig:
         known = {"format", "keys", "store"}
         if set(doc) - known:
             raise ConfigError(f"{source}: unknown setting(s): {', '.join(sorted(set(doc) - known))}")
-        keys: dict[str, Any] = doc.get("keys") or {}
-        store: dict[str, Any] = doc.get("store") or {}
-        s3: dict[str, Any] = store.get("s3") or {}
+        keys = _section(doc, "keys", source)
+        store = _section(doc, "store", source)
+        s3 = _section(store, "s3", source, parent="store.")
         try:
             return cls(
-                key_provider=str(keys.get("provider", "file")),
-                key_env=str(keys.get("env_var", ENV_VAR)),
-                backend=str(store.get("backend", "local")),
-                s3_bucket=str(s3.get("bucket", "")),
-                s3_prefix=str(s3.get("prefix", "")),
-                s3_endpoint_url=s3.get("endpoint_url"),
-                s3_region=s3.get("region"),
-                scan_fail_on=str(store.get("scan_fail_on", "medium")),
-                scan_policy=None if store.get("scan_policy") is None else str(store["scan_policy"]),
+                key_provider=_text(keys, "provider", "file", source, "keys."),
+                key_env=_text(keys, "env_var", ENV_VAR, source, "keys."),
+                backend=_text(store, "backend", "local", source, "store."),
+                s3_bucket=_text(s3, "bucket", "", source, "store.s3."),
+                s3_prefix=_text(s3, "prefix", "", source, "store.s3."),
+                s3_endpoint_url=_text(s3, "endpoint_url", None, source, "store.s3."),
+                s3_region=_text(s3, "region", None, source, "store.s3."),
+                scan_fail_on=_text(store, "scan_fail_on", "medium", source, "store."),
+                scan_policy=_text(store, "scan_policy", None, source, "store."),
             )
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
@@ -113,6 +122,22 @@ class WorkspaceConfig:
                 "region": self.s3_region,
             }
         return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _section(doc: dict[str, Any], key: str, source: str, *, parent: str = "") -> dict[str, Any]:
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {parent}{key} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _text(section: dict[str, Any], key: str, default: Any, source: str, parent: str) -> Any:
+    value = section.get(key, default)
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"{source}: {parent}{key} must be a string, not {type(value).__name__}")
 
 
 class Workspace:
@@ -154,6 +179,7 @@ class Workspace:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(root, 0o700)
             (root / "keys" / "trusted").mkdir(parents=True, exist_ok=True, mode=0o700)
+            (root / "keys" / "writers").mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(root / "keys", 0o700)
         except OSError as exc:
             raise ConfigError(f"{root}: cannot create the workspace: {exc.strerror}") from None
@@ -177,31 +203,61 @@ class Workspace:
             raise ConfigError(f"{root}: no pipewarden workspace here; run 'pipewarden init' first") from None
         except OSError as exc:
             raise ConfigError(f"{cfg}: cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{cfg}: not UTF-8 text") from None
+        check_not_writable_by_others(cfg, what="workspace configuration")
         return cls(root, WorkspaceConfig.from_yaml(text, source=str(cfg)))
 
     def keyring(self) -> KeyRing:
-        if self.config.key_provider == "env":
+        provider = self.config.key_provider
+        if provider == "env":
             return KeyRing(EnvKeyProvider(self.config.key_env))
-        return KeyRing(FileKeyProvider(self.keyring_path))
+        if provider == "file":
+            return KeyRing(FileKeyProvider(self.keyring_path))
+        # 'package.module:Class': a KeyProvider of the operator's own (a KMS or Vault client),
+        # named in the operator's configuration and constructed with the workspace.
+        module_name, _, class_name = provider.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"keys.provider {provider!r} cannot be loaded: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, KeyProvider)):
+            raise ConfigError(f"keys.provider {provider!r} is not a pipewarden.crypto.KeyProvider")
+        provider_class: Any = cls  # constructed as the KeyProvider docstring says: Class(workspace=...)
+        return KeyRing(provider_class(workspace=self))
 
     def signing_key(self) -> SigningKey:
         return SigningKey.load(self.signing_key_path)
 
     def public_key(self) -> PublicKey:
-        return PublicKey.load(self.signing_key_path.with_name("signing.key.pub"))
+        return self._load_public(self.signing_key_path.with_name("signing.key.pub"))
+
+    def _load_public(self, path: Path) -> PublicKey:
+        check_not_writable_by_others(path, what="trusted public key")
+        return PublicKey.load(path)
+
+    def _trust_set(self, folder: str) -> TrustedKeys:
+        keys = [self.public_key()]
+        keys.extend(self._load_public(p) for p in sorted((self.keys_dir / folder).glob("*.pub")))
+        return TrustedKeys(keys, source=str(self.keys_dir / folder))
 
     def trusted_keys(self) -> TrustedKeys:
-        """This workspace's own public key and every ``keys/trusted/*.pub``."""
-        keys = [self.public_key()]
-        keys.extend(PublicKey.load(p) for p in sorted((self.keys_dir / "trusted").glob("*.pub")))
-        return TrustedKeys(keys, source=str(self.keys_dir))
+        """Keys whose model signatures `verify` accepts: this workspace's and ``keys/trusted/*.pub``."""
+        return self._trust_set("trusted")
 
-    def trust(self, public_key_file: Path) -> PublicKey:
-        """Add a public key to ``keys/trusted/`` (named by its key id)."""
+    def store_writers(self) -> TrustedKeys:
+        """Keys whose artifact manifests the store accepts: this workspace's and ``keys/writers/*.pub``.
+
+        Kept apart from `trusted_keys`: a key trusted to sign models does not
+        get to write the store's records (scan verdicts, lineage) as well.
+        """
+        return self._trust_set("writers")
+
+    def trust(self, public_key_file: Path, *, store_writer: bool = False) -> PublicKey:
+        """Add a public key to ``keys/trusted/`` (model signatures) or ``keys/writers/`` (store manifests)."""
         key = PublicKey.load(public_key_file)
-        write_atomic(
-            self.keys_dir / "trusted" / f"{key.keyid.split(':')[1][:16]}.pub", key.to_pem(), mode=0o644
-        )
+        folder = "writers" if store_writer else "trusted"
+        write_atomic(self.keys_dir / folder / f"{key.keyid.split(':')[1][:16]}.pub", key.to_pem(), mode=0o644)
         return key
 
     def _scan_policy(self) -> ScanPolicy | None:
@@ -230,7 +286,7 @@ class Workspace:
             backend,
             keyring=self.keyring(),
             signing_key=self.signing_key(),
-            trusted=self.trusted_keys(),
+            trusted=self.store_writers(),
             scan_threshold=Severity.parse(self.config.scan_fail_on),
             scan_policy=self._scan_policy(),
         )

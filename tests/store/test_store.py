@@ -13,7 +13,7 @@ import pytest
 
 from pipewarden.crypto import KeyRing
 from pipewarden.errors import ArtifactNotFound, ArtifactRefused, ConfigError, KeyRingError, StoreError
-from pipewarden.store import ArtifactStore, Backend
+from pipewarden.store import ArtifactStore, Backend, Reseal
 from tests.store.conftest import CHUNK
 
 
@@ -164,7 +164,7 @@ def test_rotation_reseals_every_data_key_and_keeps_everything_readable(
         store.retire_key(old)
     new = store.keyring.rotate()
     assert store.key_usage() == {old: 3}
-    assert store.reseal() == 3
+    assert store.reseal() == Reseal(resealed=3, failures=())
     assert store.key_usage() == {new: 3}
     assert {a.ref: backend.get(a.body_key) for a in arts} == bodies  # bodies untouched
     store.retire_key(old)
@@ -211,3 +211,16 @@ def test_get_into_a_new_folder_or_onto_a_folder(store: ArtifactStore, payload: P
         store.get("team/features", tmp_path / "deploy")
     with pytest.raises(ArtifactNotFound, match="nope"):
         store.artifacts("nope")
+
+
+def test_reseal_goes_on_past_a_damaged_artifact_and_names_it(
+    store: ArtifactStore, backend: Backend, payload: Path
+) -> None:
+    good = store.put(payload, name="good", actor="a")
+    bad = store.put(payload, name="bad", actor="a")
+    backend.put(bad.keyslot_key, b"{}")
+    store.keyring.rotate()
+    result = store.reseal()
+    assert result.resealed == 1
+    assert [ref for ref, _ in result.failures] == ["bad@1"]
+    assert store.read_bytes(good.ref) == payload.read_bytes()

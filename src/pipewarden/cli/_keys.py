@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipewarden.cli._app import app, fail
+from pipewarden.cli._app import EXIT_FINDINGS, app, err_console, fail
 from pipewarden.cli._common import WorkspaceOption
 from pipewarden.errors import PipewardenError
+
+if TYPE_CHECKING:
+    from pipewarden.store import Reseal
 
 keys_app = typer.Typer(
     help="Key-encryption keys, signing keys and trusted public keys.", no_args_is_help=True
@@ -25,28 +28,50 @@ def list_keys(workspace: WorkspaceOption = None) -> None:
 
     try:
         ws = Workspace.open(workspace)
-        usage = ws.store().key_usage()
-        for info in ws.keyring().keys():
+        ring = ws.keyring()
+        try:
+            usage: dict[str, int] | None = ws.store().key_usage()
+        except PipewardenError as exc:
+            usage = None
+            err_console().print(f"warning: cannot count key use: {exc}", markup=False, highlight=False)
+        for info in ring.keys():
             state = "current" if info.current else (f"retired {info.retired}" if info.retired else "active")
-            typer.echo(f"{info.kek_id}  {state:<28} seals {usage.get(info.kek_id, 0)} artifact(s)")
+            count = "?" if usage is None else str(usage.get(info.kek_id, 0))
+            typer.echo(f"{info.kek_id}  {state:<28} seals {count} artifact(s)")
         typer.echo(f"signing key {ws.public_key().keyid}")
     except PipewardenError as exc:
         raise fail(exc) from None
 
 
+def _report_reseal(result: Reseal) -> None:
+    for ref, problem in result.failures:
+        typer.echo(f"FAILED {ref}: {problem}")
+    if result.failures:
+        typer.echo(
+            f"{len(result.failures)} artifact(s) could not be re-sealed; see 'pipewarden store verify'"
+        )
+        raise typer.Exit(EXIT_FINDINGS)
+
+
 @keys_app.command()
 def rotate(workspace: WorkspaceOption = None) -> None:
-    """Make a new key-encryption key and re-seal every data key under it (bodies are not rewritten)."""
+    """Make a new key-encryption key and re-seal every data key under it (bodies are not rewritten).
+
+    Checks the store first: if any artifact's manifest or key slot fails to verify, nothing is rotated.
+    """
     from pipewarden.workspace import Workspace
 
     try:
         ws = Workspace.open(workspace)
         store = ws.store()
+        store.key_usage()  # every manifest and key slot readable, before anything changes
         new = store.keyring.rotate()
-        count = store.reseal()
+        result = store.reseal()
     except PipewardenError as exc:
         raise fail(exc) from None
-    typer.echo(f"new key {new}; re-sealed {count} data key(s). Older keys can now be retired.")
+    typer.echo(f"new key {new}; re-sealed {result.resealed} data key(s).")
+    _report_reseal(result)
+    typer.echo("Older keys can now be retired.")
 
 
 @keys_app.command()
@@ -55,10 +80,11 @@ def reseal(workspace: WorkspaceOption = None) -> None:
     from pipewarden.workspace import Workspace
 
     try:
-        count = Workspace.open(workspace).store().reseal()
+        result = Workspace.open(workspace).store().reseal()
     except PipewardenError as exc:
         raise fail(exc) from None
-    typer.echo(f"re-sealed {count} data key(s)")
+    typer.echo(f"re-sealed {result.resealed} data key(s)")
+    _report_reseal(result)
 
 
 @keys_app.command()
@@ -121,13 +147,19 @@ def new_signing_key(
 @keys_app.command()
 def trust(
     public_key: Annotated[Path, typer.Argument(help="A PEM public key file.")],
+    store_writer: Annotated[
+        bool,
+        typer.Option(
+            "--store-writer", help="Accept its artifact manifests in the store, not model signatures."
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Accept signatures by this public key in this workspace."""
+    """Accept model signatures by this public key (or, with --store-writer, its writes to the store)."""
     from pipewarden.workspace import Workspace
 
     try:
-        key = Workspace.open(workspace).trust(public_key)
+        key = Workspace.open(workspace).trust(public_key, store_writer=store_writer)
     except PipewardenError as exc:
         raise fail(exc) from None
-    typer.echo(f"trusted {key.keyid}")
+    typer.echo(f"trusted {key.keyid}" + (" as a store writer" if store_writer else " for model signatures"))

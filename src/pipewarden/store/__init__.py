@@ -16,7 +16,7 @@ from pipewarden.store._backends._interface import Backend, BackendError, ObjectE
 from pipewarden.store._backends._local import LocalBackend
 from pipewarden.store._backends._s3 import S3Backend
 from pipewarden.store._records import Artifact, ArtifactRef, Lineage, ParentRef, ScanVerdict
-from pipewarden.store._store import ArtifactStore, Refusal, StoreVerification
+from pipewarden.store._store import ArtifactStore, Refusal, Reseal, StoreVerification
 
 __all__ = [
     "Artifact",
@@ -30,6 +30,7 @@ __all__ = [
     "ObjectNotFound",
     "ParentRef",
     "Refusal",
+    "Reseal",
     "S3Backend",
     "ScanVerdict",
     "StoreVerification",

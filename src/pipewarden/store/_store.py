@@ -63,7 +63,7 @@ from pipewarden.store._records import (
 if TYPE_CHECKING:
     from pipewarden.scan import ScanPolicy
 
-__all__ = ["ArtifactStore", "Refusal", "StoreVerification"]
+__all__ = ["ArtifactStore", "Refusal", "Reseal", "StoreVerification"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,14 @@ class Refusal:
     threshold: str
     max_severity: str
     findings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reseal:
+    """What `reseal` did: how many data keys it re-sealed, and the artifacts it could not."""
+
+    resealed: int
+    failures: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,20 +524,35 @@ class ArtifactStore:
             usage[wrapped.kek_id] = usage.get(wrapped.kek_id, 0) + 1
         return usage
 
-    def reseal(self) -> int:
-        """Re-seal every data key not under the current KEK; bodies are not touched. Returns how many."""
+    def reseal(self) -> Reseal:
+        """Re-seal every data key not under the current KEK; bodies are not touched.
+
+        Goes on past an artifact that fails (its manifest or key slot does not
+        verify) and reports it, so one damaged artifact never blocks rotation.
+        """
         current = self.keyring.current_id
         count = 0
-        for art, wrapped in self._keyslots():
-            if wrapped.kek_id == current:
-                continue
-            data_key = self.keyring.unwrap(wrapped, context=art.key_context(), label=f"{art.ref} keyslot")
-            self.backend.put(
-                art.keyslot_key, keyslot_json(self.keyring.wrap(data_key, context=art.key_context()))
-            )
-            count += 1
-        logger.info("re-sealed %d data key(s) under %s", count, current)
-        return count
+        failures: list[tuple[str, str]] = []
+        for n in self.names():
+            for v in self.versions(n):
+                ref = f"{n}@{v}"
+                try:
+                    art = self.resolve(ArtifactRef(n, v))
+                    label = f"{ref} keyslot"
+                    try:
+                        wrapped = parse_keyslot(self.backend.get(art.keyslot_key), label=label)
+                    except ObjectNotFound:
+                        raise IntegrityError(f"{label}: missing") from None
+                    if wrapped.kek_id == current:
+                        continue
+                    data_key = self.keyring.unwrap(wrapped, context=art.key_context(), label=label)
+                    rewrapped = keyslot_json(self.keyring.wrap(data_key, context=art.key_context()))
+                    self.backend.put(art.keyslot_key, rewrapped)
+                    count += 1
+                except (IntegrityError, KeyRingError, StoreError) as exc:
+                    failures.append((ref, str(exc)))
+        logger.info("re-sealed %d data key(s) under %s; %d failed", count, current, len(failures))
+        return Reseal(resealed=count, failures=tuple(failures))
 
     def retire_key(self, kek_id: str) -> None:
         """Retire a KEK, refusing while any artifact's data key is still sealed under it."""

@@ -5,6 +5,10 @@ and unwraps a wrapped data key under whichever KEK wrapped it, binding a
 context (the artifact's identity) as associated data. That is the whole
 contract a cloud KMS or Vault's transit engine offers, so such a provider
 implements these methods with calls to it and keeps no key material here.
+
+A workspace uses one by naming it in ``config.yaml``
+(``keys: {provider: "mycompany.keys:KmsProvider"}``); it is constructed as
+``KmsProvider(workspace=ws)`` and reads its own settings from there.
 """
 
 from __future__ import annotations
