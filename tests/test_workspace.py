@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipewarden.errors import ConfigError, KeyRingError
-from pipewarden.store import LocalBackend, S3Backend
+from pipewarden.store import BackendError, LocalBackend, S3Backend
 from pipewarden.workspace import Workspace, WorkspaceConfig
 
 
@@ -79,21 +79,53 @@ def test_keys_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert ws.store().read_bytes("d") == b"1,2\n"
 
 
-def test_s3_settings_round_trip_through_the_file(tmp_path: Path) -> None:
-    config = WorkspaceConfig(
-        backend="s3",
-        s3_bucket="models",
-        s3_prefix="prod",
-        s3_endpoint_url="http://127.0.0.1:9000",
-        s3_region="eu-west-1",
-        scan_fail_on="high",
-    )
-    ws = Workspace.init(tmp_path / "ws", config=config)
-    assert not (ws.root / "store").exists()
-    assert Workspace.open(ws.root).config == config
-    backend = Workspace.open(ws.root).store().backend
-    assert isinstance(backend, S3Backend)
-    assert backend.location == "s3://models/prod/"
+def test_s3_settings_round_trip_through_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from tests.integration.s3server import S3_ENV, s3_server
+
+    for k, v in S3_ENV.items():
+        monkeypatch.setenv(k, v)
+    with s3_server() as url:
+        boto3.client("s3", endpoint_url=url, region_name="eu-west-1").create_bucket(
+            Bucket="models", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        config = WorkspaceConfig(
+            backend="s3",
+            s3_bucket="models",
+            s3_prefix="prod",
+            s3_endpoint_url=url,
+            s3_region="eu-west-1",
+            scan_fail_on="high",
+        )
+        ws = Workspace.init(tmp_path / "ws", config=config)
+        assert not (ws.root / "store").exists()
+        assert Workspace.open(ws.root).config == config
+        backend = Workspace.open(ws.root).store().backend
+        assert isinstance(backend, S3Backend)
+        assert backend.location == "s3://models/prod/"
+        assert list(backend.iter_keys("")) == []  # the init probe cleaned up after itself
+
+        # A service that ignores If-None-Match cannot keep versions immutable: init refuses it.
+        class IgnoresConditions:
+            def __init__(self, client: object) -> None:
+                self._client = client
+
+            def put_object(self, **kwargs: object) -> object:
+                kwargs.pop("IfNoneMatch", None)
+                return self._client.put_object(**kwargs)  # type: ignore[attr-defined]
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(self._client, name)
+
+        lax = S3Backend(
+            bucket="models",
+            endpoint_url=url,
+            region="eu-west-1",
+            client=IgnoresConditions(boto3.client("s3", endpoint_url=url, region_name="eu-west-1")),
+        )
+        with pytest.raises(BackendError, match="ignored a conditional write"):
+            lax.check_conditional_writes()
 
 
 def test_trusting_another_key(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ from pipewarden.findings import Severity
 
 if TYPE_CHECKING:
     from pipewarden.scan import ScanPolicy
-    from pipewarden.store import ArtifactStore
+    from pipewarden.store import ArtifactStore, Backend, S3Backend
 
 __all__ = ["DEFAULT_WORKSPACE", "WORKSPACE_ENV", "Workspace", "WorkspaceConfig"]
 
@@ -184,6 +184,10 @@ class Workspace:
         except OSError as exc:
             raise ConfigError(f"{root}: cannot create the workspace: {exc.strerror}") from None
         ws = cls(root, config)
+        if config.backend == "s3":
+            # Before any key is made: a bucket that cannot be reached or cannot refuse an
+            # overwrite is found now, not at the first put.
+            ws._s3_backend().check_conditional_writes()
         if config.key_provider == "file":
             FileKeyProvider.create(ws.keyring_path)
         SigningKey.generate().save(ws.signing_key_path, passphrase=env_passphrase())
@@ -268,22 +272,28 @@ class Workspace:
 
         return ScanPolicy.from_file(self.root / self.config.scan_policy)
 
-    def store(self) -> ArtifactStore:
-        from pipewarden.store import ArtifactStore, LocalBackend, S3Backend
-        from pipewarden.store._backends._interface import Backend
+    def _s3_backend(self) -> S3Backend:
+        from pipewarden.store import S3Backend
 
-        backend: Backend
+        return S3Backend(
+            bucket=self.config.s3_bucket,
+            prefix=self.config.s3_prefix,
+            endpoint_url=self.config.s3_endpoint_url,
+            region=self.config.s3_region,
+        )
+
+    def _backend(self) -> Backend:
+        from pipewarden.store import LocalBackend
+
         if self.config.backend == "s3":
-            backend = S3Backend(
-                bucket=self.config.s3_bucket,
-                prefix=self.config.s3_prefix,
-                endpoint_url=self.config.s3_endpoint_url,
-                region=self.config.s3_region,
-            )
-        else:
-            backend = LocalBackend(self.root / "store")
+            return self._s3_backend()
+        return LocalBackend(self.root / "store")
+
+    def store(self) -> ArtifactStore:
+        from pipewarden.store import ArtifactStore
+
         return ArtifactStore(
-            backend,
+            self._backend(),
             keyring=self.keyring(),
             signing_key=self.signing_key(),
             trusted=self.store_writers(),

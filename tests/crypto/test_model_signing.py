@@ -230,3 +230,16 @@ def test_nothing_to_sign_and_unknown_algorithms_are_errors(tmp_path: Path, key: 
         sign_model(tmp_path / "empty", key=key, algorithm="md5")
     with pytest.raises(ConfigError, match="no such file"):
         sign_model(tmp_path / "nope", key=key)
+
+
+def test_what_cannot_be_read_is_named_when_signing_and_fails_verification(
+    model: Path, key: SigningKey, trusted: TrustedKeys
+) -> None:
+    (model / "loop").symlink_to(model / "loop")
+    with pytest.raises(ConfigError, match=r"loop: cannot be read"):
+        sign_model(model, key=key, follow_symlinks=True)
+    (model / "loop").unlink()
+    sign_model(model, key=key, follow_symlinks=True)
+    (model / "loop").symlink_to(model / "loop")
+    with pytest.raises(IntegrityError, match=r"loop: cannot be read"):
+        verify_model(model, trusted=trusted)

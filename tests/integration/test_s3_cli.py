@@ -89,7 +89,7 @@ def test_init_put_get_verify_rotate_over_s3(endpoint: str, tmp_path: Path) -> No
     assert sum(line.startswith("FAILED data/train@") for line in bad.stdout.splitlines()) == 1
 
 
-def test_an_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_unreachable_endpoint_is_found_at_init(tmp_path: Path) -> None:
     init = run(
         "init",
         "--backend",
@@ -100,8 +100,7 @@ def test_an_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
         "http://127.0.0.1:9",
         cwd=tmp_path,
     )
-    assert init.returncode == 0
-    (tmp_path / "d.csv").write_text("1\n")
-    result = run("store", "put", "d.csv", "--name", "d", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "s3://nowhere/" in result.stderr and "Traceback" not in result.stderr
+    assert init.returncode == 2
+    assert "s3://nowhere/" in init.stderr and "Traceback" not in init.stderr
+    assert not (tmp_path / ".pipewarden" / "config.yaml").exists()
+    assert not (tmp_path / ".pipewarden" / "keys" / "keyring.json").exists()

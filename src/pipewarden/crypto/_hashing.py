@@ -77,7 +77,7 @@ def _hash_range(path: Path, start: int, length: int, new: Callable[[], _Hash]) -
         while left > 0:
             n = fh.readinto(view[: min(left, len(buf))])
             if not n:
-                raise OSError(f"{path} shrank while it was being hashed")
+                raise OSError(0, "it shrank while it was being hashed", str(path))
             h.update(view[:n])
             left -= n
     return h.digest()
@@ -128,6 +128,24 @@ def hash_tree(
     if shard_size < _BLOCK:
         raise ConfigError(f"shard size {shard_size} is below the minimum of {_BLOCK} bytes")
     new = hasher(algorithm)
+    try:
+        return _hash_tree(
+            root, new, shard_size=shard_size, ignore=ignore, follow_symlinks=follow_symlinks, workers=workers
+        )
+    except OSError as exc:
+        where = exc.filename or root
+        raise ConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _hash_tree(
+    root: Path,
+    new: Callable[[], _Hash],
+    *,
+    shard_size: int,
+    ignore: Sequence[str],
+    follow_symlinks: bool,
+    workers: int | None,
+) -> Tree:
     files, unsigned = _walk(root, ignore=ignore, follow_symlinks=follow_symlinks)
     sizes = [p.stat().st_size for _, p in files]
     jobs: list[tuple[int, int, int]] = []  # (file index, start, length)

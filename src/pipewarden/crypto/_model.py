@@ -218,13 +218,17 @@ def verify_model(
         envelope, trusted=trusted, payload_type=INTOTO_PAYLOAD_TYPE, label=str(sig_path)
     )
     manifest = ModelManifest.from_statement(payload, signer=signer, label=str(sig_path))
-    tree = hash_tree(
-        path,
-        algorithm=manifest.algorithm,
-        shard_size=manifest.shard_size,
-        ignore=manifest.ignore,
-        follow_symlinks=manifest.follow_symlinks,
-    )
+    try:
+        tree = hash_tree(
+            path,
+            algorithm=manifest.algorithm,
+            shard_size=manifest.shard_size,
+            ignore=manifest.ignore,
+            follow_symlinks=manifest.follow_symlinks,
+        )
+    except ConfigError as exc:
+        # What cannot be read cannot be shown to match: a failure, never a pass.
+        raise IntegrityError(f"{label}: {exc}") from None
     changes = compare(manifest.files, tree.files) + tuple(
         FileChange("unsigned", rel, why) for rel, why in tree.unsigned
     )

@@ -201,6 +201,26 @@ class S3Backend(Backend):
         except self._errors as exc:
             raise self._fail(source, exc, "move") from exc
 
+    def check_conditional_writes(self) -> None:
+        """Refuse a service that ignores ``If-None-Match: *``: versions could then be overwritten.
+
+        Writes one probe object twice; the second write must be refused.
+        """
+        import secrets
+
+        probe = f"probes/conditional-write-{secrets.token_hex(8)}"
+        self.put(probe, b"1", exclusive=True)
+        try:
+            self.put(probe, b"2", exclusive=True)
+        except ObjectExists:
+            return
+        finally:
+            self.delete(probe)
+        raise BackendError(
+            f"{self.location}: the service ignored a conditional write (If-None-Match: *), so it cannot keep "
+            "versions immutable; use a service that supports conditional writes"
+        )
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
