@@ -321,3 +321,26 @@ def test_a_file_named_gguf_with_a_bad_header_is_a_finding_even_if_it_reads_as_a_
     as_pickle = scan_bytes(data, name="model.pkl")
     assert "PW-SCAN-202" not in {f.rule_id for f in as_pickle.findings}
     assert "PW-SCAN-110" in {f.rule_id for f in as_pickle.findings}
+
+
+@pytest.mark.parametrize("value", [256, 65535, -3, 2**40, "é", b"x", 1.5, bytearray(b"x"), frozenset({1})])
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_plain_values_at_every_protocol_are_recognised_and_clean(value: object, protocol: int) -> None:
+    assert scan_bytes(pickle.dumps(value, protocol=protocol), name="data.pkl").findings == ()
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        b"M\x00\x010",  # BININT2 256, POP: how pickle.dumps(256, protocol=1) starts
+        b"\x80\x01",  # PROTO 1
+        b"\x8c\x01x0",  # SHORT_BINUNICODE, POP
+        b"\x95\x1a\x00\x00\x00\x00\x00\x00\x00",  # FRAME of the 26 bytes that follow
+    ],
+)
+def test_a_call_behind_any_first_opcode_a_loader_accepts_is_caught(opening: bytes) -> None:
+    # CWE-502: whatever opcode comes first, pickle.loads goes on to GLOBAL os.system + REDUCE (only `echo`).
+    data = opening + b"cos\nsystem\nX\x07\x00\x00\x00echo hi\x85R."
+    report = scan_bytes(data, name="model.pkl")
+    assert "PW-SCAN-101" in {f.rule_id for f in report.findings}
+    assert scan_bytes(data, name="model.csv").max_severity == Severity.CRITICAL

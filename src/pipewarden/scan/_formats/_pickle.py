@@ -15,15 +15,21 @@ if TYPE_CHECKING:
 
 __all__ = ["PickleScanner", "looks_like_pickle", "scan_pickle_stream"]
 
-# Opcodes a protocol 0/1 pickle can start with (a value, a MARK, a GLOBAL...).
-_P0_FIRST = frozenset(b"(NIJKLFSTUVXcdl]})GiPgh") & OPCODE_BYTES
+# Opcodes a pickle without a PROTO opcode can start with: anything that pushes
+# a value or a MARK, or names a global. pickle.load accepts any of them first,
+# whatever protocol introduced them (protocol 1 writes BININT2 'M' first for
+# 256, say; a hand-made stream may open with FRAME or SHORT_BINUNICODE).
+_P0_FIRST = (
+    frozenset(b"(NIJKLMFGSTUVXBCcdl]})iPghj")
+    | frozenset((0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x95, 0x96))
+) & OPCODE_BYTES
 # The first pickle of a legacy torch.save file: protocol 2, LONG1 of 10 bytes,
 # torch.serialization.MAGIC_NUMBER = 0x1950a86a20f9469cfc6c.
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 
 
 def looks_like_pickle(head: bytes, inp: Input) -> bool:
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return True
     if not head or head[0] not in _P0_FIRST:
         return False
