@@ -456,3 +456,15 @@ def write_outputs(
         print("```")
     else:
         print(f"JSON: {directory / (stem + '.json')}")
+
+
+def profile_tables(python: Path, stats: Path) -> str:
+    """The top of a cProfile dump's cumulative-time and own-time tables, read with `python`."""
+    show = (
+        "import pstats, sys\n"
+        "s = pstats.Stats(sys.argv[1]); s.sort_stats('cumulative').print_stats(30)\n"
+        "s.sort_stats('tottime').print_stats(15)\n"
+    )
+    return subprocess.run(
+        [str(python), "-c", show, str(stats)], capture_output=True, text=True, check=False
+    ).stdout

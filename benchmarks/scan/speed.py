@@ -266,14 +266,7 @@ def profile_pipewarden(pipewarden: Path, target: Path, dest: Path, *, timeout: f
         return "profile timed out"
     if not stats.exists():
         return "profile run wrote no stats"
-    show = (
-        "import pstats, sys\n"
-        "s = pstats.Stats(sys.argv[1]); s.sort_stats('cumulative').print_stats(30)\n"
-        "s.sort_stats('tottime').print_stats(15)\n"
-    )
-    text = subprocess.run(
-        [str(python), "-c", show, str(stats)], capture_output=True, text=True, check=False
-    ).stdout
+    text = h.profile_tables(python, stats)
     dest.write_text(text.replace(str(h.REPO_ROOT) + "/", ""), encoding="utf-8")
     stats.unlink()
     return str(dest.relative_to(h.REPO_ROOT) if dest.is_relative_to(h.REPO_ROOT) else dest)

@@ -387,14 +387,7 @@ def profile(python: Path, args: list[str], dest: Path, *, timeout: float) -> str
         return "profile timed out"
     if not stats.exists():
         return "profile run wrote no stats"
-    show = (
-        "import pstats, sys\n"
-        "s = pstats.Stats(sys.argv[1]); s.sort_stats('cumulative').print_stats(30)\n"
-        "s.sort_stats('tottime').print_stats(15)\n"
-    )
-    text = subprocess.run(
-        [str(python), "-c", show, str(stats)], capture_output=True, text=True, check=False
-    ).stdout
+    text = scan_harness.profile_tables(python, stats)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(strip_paths(text), encoding="utf-8")
     stats.unlink()
