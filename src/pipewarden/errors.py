@@ -14,10 +14,12 @@ caller can catch the whole family with one clause. Each part has one base::
     │   └── KeyRingError        a key ring or key file is missing, empty, unsafe or lacks a key
     ├── IntegrityError          bytes do not match what was sealed or signed (tampering, truncation,
     │                           a wrong key); names the artifact or file and what did not match
-    └── StoreError              the artifact store
-        ├── ArtifactNotFound    no such artifact or version
-        ├── ArtifactExists      the version exists already; versions are immutable
-        └── ArtifactRefused     the scan found something at or above the threshold; carries the Report
+    ├── StoreError              the artifact store
+    │   ├── ArtifactNotFound    no such artifact or version
+    │   ├── ArtifactExists      the version exists already; versions are immutable
+    │   └── ArtifactRefused     the scan found something at or above the threshold; carries the Report
+    └── IdentityError           the identity part
+        └── AuthenticationFailed  a credential (password, one-time code, token) was not accepted
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.
@@ -34,8 +36,10 @@ __all__ = [
     "ArtifactExists",
     "ArtifactNotFound",
     "ArtifactRefused",
+    "AuthenticationFailed",
     "ConfigError",
     "CryptoError",
+    "IdentityError",
     "IntegrityError",
     "KeyRingError",
     "PipewardenError",
@@ -118,3 +122,11 @@ class ArtifactRefused(StoreError):
     def __init__(self, message: str, *, report: Report) -> None:
         super().__init__(message)
         self.report = report
+
+
+class IdentityError(PipewardenError):
+    """Base of the identity part's errors."""
+
+
+class AuthenticationFailed(IdentityError):
+    """A credential was not accepted. The message never says which part was wrong."""
