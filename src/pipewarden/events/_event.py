@@ -1,0 +1,152 @@
+"""The Event: what happened, who did it, to what, and whether it was allowed.
+
+Its JSON form is a versioned interface (``"v": "pipewarden.event/1"``); stages
+that run elsewhere send events in it. Secrets never go in an event: attribute
+names that would carry one are refused when the event is made.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipewarden.errors import ConfigError
+
+__all__ = ["ACTOR_KINDS", "EVENT_FORMAT", "OUTCOMES", "Event"]
+
+EVENT_FORMAT = "pipewarden.event/1"
+OUTCOMES = ("allowed", "denied", "error")
+ACTOR_KINDS = ("user", "service", "system", "anonymous")
+_ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: Attribute names that would carry a secret; an event with one is refused.
+_SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passphrase",
+        "secret",
+        "totp_secret",
+        "code",
+        "otp",
+        "recovery_code",
+        "private_key",
+        "api_token",
+    }
+)
+_MAX_TEXT = 1024
+_MAX_ATTRIBUTES = 64
+
+Scalar = str | int | float | bool | None
+
+
+def _text(name: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not allow_empty) or len(value) > _MAX_TEXT:
+        raise ConfigError(f"event {name} must be a string of 1 to {_MAX_TEXT} characters, not {value!r:.80}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened; valid once constructed."""
+
+    action: str
+    actor: str
+    resource: str
+    outcome: str
+    actor_kind: str = "user"
+    origin: str = ""
+    attributes: Mapping[str, Scalar] = field(default_factory=dict)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.action, str) or not _ACTION.match(self.action):
+            raise ConfigError(
+                f"event action {self.action!r} is not dotted lower-case words, like 'artifact.read'"
+            )
+        _text("actor", self.actor)
+        _text("resource", self.resource)
+        _text("origin", self.origin, allow_empty=True)
+        if self.outcome not in OUTCOMES:
+            raise ConfigError(f"event outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if self.actor_kind not in ACTOR_KINDS:
+            raise ConfigError(f"event actor kind {self.actor_kind!r} is not one of {', '.join(ACTOR_KINDS)}")
+        if not isinstance(self.time, datetime) or self.time.tzinfo is None:
+            raise ConfigError("event time must be a timezone-aware datetime")
+        if len(self.attributes) > _MAX_ATTRIBUTES:
+            raise ConfigError(f"an event carries at most {_MAX_ATTRIBUTES} attributes")
+        for key, value in self.attributes.items():
+            if not isinstance(key, str) or not _KEY.match(key):
+                raise ConfigError(f"event attribute name {key!r} is not a lower-case identifier")
+            if key in _SECRET_KEYS:
+                raise ConfigError(f"event attribute {key!r} would carry a secret; events never do")
+            if isinstance(value, str):
+                _text(f"attribute {key}", value, allow_empty=True)
+            elif value is not None and not isinstance(value, int | float | bool):
+                raise ConfigError(f"event attribute {key!r} must be a string, number, boolean or null")
+        object.__setattr__(self, "attributes", dict(sorted(self.attributes.items())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": EVENT_FORMAT,
+            "time": self.time.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "actor": self.actor,
+            "actor_kind": self.actor_kind,
+            "action": self.action,
+            "resource": self.resource,
+            "outcome": self.outcome,
+            "origin": self.origin,
+            "attributes": dict(self.attributes),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no spaces, so equal events are equal bytes (what the log hashes)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "event") -> Event:
+        """Parse and check an event sent in its JSON form; `ConfigError` names what is wrong."""
+        try:
+            doc = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{source}: not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{source}: an event is a JSON object")
+        if doc.get("v") != EVENT_FORMAT:
+            raise ConfigError(f"{source}: event format {doc.get('v')!r} is not {EVENT_FORMAT!r}")
+        unknown = set(doc) - {
+            "v",
+            "time",
+            "actor",
+            "actor_kind",
+            "action",
+            "resource",
+            "outcome",
+            "origin",
+            "attributes",
+        }
+        if unknown:
+            raise ConfigError(f"{source}: unknown event field(s): {', '.join(sorted(unknown))}")
+        try:
+            when = datetime.fromisoformat(str(doc.get("time", "")).replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{source}: event time {doc.get('time')!r} is not an ISO 8601 time") from None
+        attributes = doc.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise ConfigError(f"{source}: event attributes must be an object")
+        try:
+            return cls(
+                action=doc.get("action"),  # type: ignore[arg-type]  # checked in __post_init__
+                actor=doc.get("actor"),  # type: ignore[arg-type]
+                resource=doc.get("resource"),  # type: ignore[arg-type]
+                outcome=doc.get("outcome"),  # type: ignore[arg-type]
+                actor_kind=doc.get("actor_kind", "user"),
+                origin=doc.get("origin", ""),
+                attributes=attributes,
+                time=when,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
