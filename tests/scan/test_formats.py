@@ -344,3 +344,15 @@ def test_a_call_behind_any_first_opcode_a_loader_accepts_is_caught(opening: byte
     report = scan_bytes(data, name="model.pkl")
     assert "PW-SCAN-101" in {f.rule_id for f in report.findings}
     assert scan_bytes(data, name="model.csv").max_severity == Severity.CRITICAL
+
+
+def test_bytes_that_only_start_like_json_are_not_json() -> None:
+    # A safetensors header that is a JSON array, 123 bytes long: the little-endian length
+    # prefix starts with 0x7B, '{'. Named as a model, it is an unknown format, not "JSON".
+    raw = json.dumps([False, [None, -10000, [], [False]], [], {"0": "00\U00010000", "key": "x" * 7}]).encode()
+    raw = raw + b" " * (123 - len(raw))
+    data = struct.pack("<Q", len(raw)) + raw
+    assert data[:1] == b"{"
+    report = scan_bytes(data, name="model.safetensors")
+    assert report.max_severity is not None and report.max_severity >= Severity.HIGH
+    assert scan_bytes(b'{"chat_template": "{{ 1 }}"}', name="tokenizer_config.json").findings == ()

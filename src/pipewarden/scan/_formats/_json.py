@@ -14,11 +14,23 @@ if TYPE_CHECKING:
     from pipewarden.scan._input import Input
 
 
+#: JSON configs and tokenizer files are small; a larger '{...' file is not read whole to sniff it.
+_MAX_SNIFF = 16 << 20
+
+
 class JsonScanner(FormatScanner):
     name = "json"
 
     def sniff(self, head: bytes, inp: Input) -> bool:
-        return head.lstrip()[:1] == b"{" and b'"' in head
+        # Bytes that merely start like JSON (a length prefix whose low byte is '{', say)
+        # are not JSON: only a document that parses is one, so that anything else
+        # named as a model stays an unknown format.
+        if not (head.lstrip()[:1] == b"{" and b'"' in head) or inp.size > _MAX_SNIFF:
+            return False
+        try:
+            return isinstance(json.loads(inp.read_all().decode("utf-8")), dict)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return False
 
     def scan(self, inp: Input, ctx: ScanContext, member: str | None, engine: Engine, depth: int) -> None:
         if inp.size > ctx.limits.max_header_bytes:
