@@ -1,4 +1,5 @@
-"""The tamper-evident audit log. This release holds its hashing core: RFC 6962 Merkle trees.
+"""The tamper-evident audit log. This release holds its core: the record hash chain, checked
+against RFC 6962 Merkle tree heads (checkpoints), with inclusion and consistency proofs.
 
 >>> from pipewarden.audit import leaf_hash, root, inclusion_proof, verify_inclusion
 >>> leaves = [leaf_hash(e) for e in (b"a", b"b", b"c")]
@@ -7,6 +8,7 @@
 
 from __future__ import annotations
 
+from pipewarden.audit._chain import GENESIS, ChainProblem, ChainReport, Record, record_hash, verify_chain
 from pipewarden.audit._merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -20,11 +22,17 @@ from pipewarden.audit._merkle import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "GENESIS",
+    "ChainProblem",
+    "ChainReport",
+    "Record",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "record_hash",
     "root",
+    "verify_chain",
     "verify_consistency",
     "verify_inclusion",
 ]
