@@ -9,6 +9,7 @@ against RFC 6962 Merkle tree heads (checkpoints), with inclusion and consistency
 from __future__ import annotations
 
 from pipewarden.audit._chain import GENESIS, ChainProblem, ChainReport, Record, record_hash, verify_chain
+from pipewarden.audit._checkpoint import CHECKPOINT_PAYLOAD_TYPE, Checkpoint
 from pipewarden.audit._merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -21,10 +22,12 @@ from pipewarden.audit._merkle import (
 )
 
 __all__ = [
+    "CHECKPOINT_PAYLOAD_TYPE",
     "EMPTY_ROOT",
     "GENESIS",
     "ChainProblem",
     "ChainReport",
+    "Checkpoint",
     "Record",
     "consistency_proof",
     "inclusion_proof",
