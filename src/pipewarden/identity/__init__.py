@@ -1,4 +1,4 @@
-"""Identity: who is acting. This release holds its second factor, TOTP (RFC 6238).
+"""Identity: who is acting. This release holds its credentials: argon2id passwords and TOTP (RFC 6238).
 
 >>> from pipewarden.identity import Totp
 >>> totp = Totp.generate()
@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from pipewarden.identity._passwords import MIN_LENGTH, MIN_SCORE, PasswordPolicy, Verified
 from pipewarden.identity._totp import SECRET_BYTES, Totp, hotp
 
-__all__ = ["SECRET_BYTES", "Totp", "hotp"]
+__all__ = ["MIN_LENGTH", "MIN_SCORE", "SECRET_BYTES", "PasswordPolicy", "Totp", "Verified", "hotp"]
