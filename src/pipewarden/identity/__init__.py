@@ -1,4 +1,5 @@
-"""Identity: who is acting. This release holds its credentials: argon2id passwords and TOTP (RFC 6238).
+"""Identity: who is acting. This release holds its credentials: argon2id passwords, TOTP
+(RFC 6238) and API tokens.
 
 >>> from pipewarden.identity import Totp
 >>> totp = Totp.generate()
@@ -8,6 +9,20 @@
 from __future__ import annotations
 
 from pipewarden.identity._passwords import MIN_LENGTH, MIN_SCORE, PasswordPolicy, Verified
+from pipewarden.identity._tokens import TOKEN_PREFIX, IssuedToken, ParsedToken, issue_token, parse_token
 from pipewarden.identity._totp import SECRET_BYTES, Totp, hotp
 
-__all__ = ["MIN_LENGTH", "MIN_SCORE", "SECRET_BYTES", "PasswordPolicy", "Totp", "Verified", "hotp"]
+__all__ = [
+    "MIN_LENGTH",
+    "MIN_SCORE",
+    "SECRET_BYTES",
+    "TOKEN_PREFIX",
+    "IssuedToken",
+    "ParsedToken",
+    "PasswordPolicy",
+    "Totp",
+    "Verified",
+    "hotp",
+    "issue_token",
+    "parse_token",
+]
