@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 import atheris
 
 with atheris.instrument_imports(include=["pipewarden"]):
+    from pipewarden._canonical import canonical_json
     from pipewarden.crypto import (
         INTOTO_PAYLOAD_TYPE,
         FileKeyProvider,
@@ -44,7 +45,7 @@ with atheris.instrument_imports(include=["pipewarden"]):
     from pipewarden.crypto._model import ModelManifest
     from pipewarden.errors import IntegrityError, KeyRingError
     from pipewarden.store._keyslot import keyslot_json, parse_keyslot
-    from pipewarden.store._records import Artifact, ParentRef, ScanVerdict, canonical
+    from pipewarden.store._records import Artifact, ParentRef, ScanVerdict
 
 KEY = bytes(range(32))
 CONTEXT = b'{"artifact":"fuzz","uid":"00000000000000000000000000000000"}'
@@ -105,13 +106,13 @@ def _seeds() -> tuple[list[bytes], set[bytes]]:
         out = io.BytesIO()
         encrypt_stream(io.BytesIO(bytes(range(size))), out, key=KEY, context=CONTEXT, chunk_size=chunk)
         bodies.append(out.getvalue())
-    statement = canonical(ARTIFACT.to_statement())
+    statement = canonical_json(ARTIFACT.to_statement())
     model = _TMP / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")
     (model / "w.bin").write_bytes(bytes(100))
     sig, manifest = sign_model(model, key=SIGNER)
-    model_statement = canonical(manifest.to_statement())
+    model_statement = canonical_json(manifest.to_statement())
     envelopes = [sign_envelope(statement, payload_type=INTOTO_PAYLOAD_TYPE, key=SIGNER), sig.read_bytes()]
     keyslot = keyslot_json(RING.wrap(KEY, context=ARTIFACT.key_context()))
     per_reader = [bodies, envelopes, [statement], [model_statement], [keyslot]]

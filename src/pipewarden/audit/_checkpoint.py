@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pipewarden._canonical import canonical_json
 from pipewarden.crypto import SigningKey, TrustedKeys, open_envelope, sign_envelope
 from pipewarden.errors import IntegrityError
 
@@ -37,7 +38,7 @@ class Checkpoint:
 
     def payload(self) -> bytes:
         doc = {"v": _FORMAT, "log": self.log, "size": self.size, "root": self.root.hex(), "time": self.time}
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(doc)
 
     @classmethod
     def make(cls, *, log: str, size: int, root: bytes) -> Checkpoint:

@@ -15,7 +15,7 @@ KEK re-seals data keys, never bodies.
 from __future__ import annotations
 
 from pipewarden.crypto._dsse import INTOTO_PAYLOAD_TYPE, open_envelope, sign_envelope
-from pipewarden.crypto._files import check_private, write_atomic
+from pipewarden.crypto._files import write_atomic
 from pipewarden.crypto._hashing import ALGORITHMS, DEFAULT_SHARD_SIZE, FileDigest
 from pipewarden.crypto._keyring import KeyRing
 from pipewarden.crypto._keys._env import ENV_VAR, EnvKeyProvider
@@ -61,7 +61,6 @@ __all__ = [
     "StreamHeader",
     "TrustedKeys",
     "WrappedKey",
-    "check_private",
     "decrypt_stream",
     "default_signature_path",
     "encrypt_stream",

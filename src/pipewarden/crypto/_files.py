@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipewarden.errors import ConfigError, KeyRingError
 
-__all__ = ["check_not_writable_by_others", "check_private", "read_private", "write_atomic"]
+__all__ = ["check_not_writable_by_others", "read_private", "write_atomic"]
 
 _INIT_HINT = " (run 'pipewarden init')"
 
@@ -25,17 +25,6 @@ def _check_mode(path: Path, st: os.stat_result, *, what: str) -> None:
             f"{path}: {what} is open to group or other users (mode {stat.S_IMODE(st.st_mode):04o}); "
             f"refusing to use it. Run: chmod 600 {path}"
         )
-
-
-def check_private(path: Path, *, what: str, hint: str = _INIT_HINT) -> None:
-    """Refuse a key file that its group or other users may read or write (POSIX only)."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError as exc:
-        raise KeyRingError(f"{path}: {what} does not exist{hint}") from exc
-    except OSError as exc:
-        raise KeyRingError(f"{path}: {what} cannot be read: {exc.strerror}") from exc
-    _check_mode(path, st, what=what)
 
 
 def read_private(path: Path, *, what: str, hint: str = _INIT_HINT) -> bytes:

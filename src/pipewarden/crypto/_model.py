@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipewarden._canonical import canonical_json
 from pipewarden.crypto._dsse import INTOTO_PAYLOAD_TYPE, open_envelope, sign_envelope
 from pipewarden.crypto._files import write_atomic
 from pipewarden.crypto._hashing import (
@@ -63,7 +64,7 @@ class ModelManifest:
 
     def root_digest(self) -> str:
         h = hasher(self.algorithm)()
-        h.update(_canonical([[f.path, f.size, f.digest] for f in self.files]))
+        h.update(canonical_json([[f.path, f.size, f.digest] for f in self.files]))
         return h.digest().hex()
 
     def to_statement(self) -> dict[str, Any]:
@@ -125,10 +126,6 @@ def _int(v: Any) -> int:
     return v
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 @dataclass(frozen=True, slots=True)
 class FileChange:
     """One difference between a signed manifest and the files on disk."""
@@ -188,7 +185,7 @@ def sign_model(
         files=tree.files,
         signer=key.keyid,
     )
-    payload = _canonical(manifest.to_statement())
+    payload = canonical_json(manifest.to_statement())
     write_atomic(out, sign_envelope(payload, payload_type=INTOTO_PAYLOAD_TYPE, key=key), mode=0o644)
     return out, manifest
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipewarden._canonical import canonical_json
 from pipewarden.errors import ConfigError
 
 __all__ = ["ACTOR_KINDS", "EVENT_FORMAT", "OUTCOMES", "Event"]
@@ -104,7 +105,7 @@ class Event:
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no spaces, so equal events are equal bytes (what the log hashes)."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return canonical_json(self.to_dict()).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "event") -> Event:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipewarden._canonical import canonical_json
 from pipewarden.errors import ConfigError, IntegrityError
 
 __all__ = [
@@ -16,7 +17,6 @@ __all__ = [
     "Lineage",
     "ParentRef",
     "ScanVerdict",
-    "canonical",
 ]
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -24,11 +24,6 @@ ARTIFACT_PREDICATE = "urn:pipewarden:artifact:v1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}){0,7}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _UID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def canonical(value: Any) -> bytes:
-    """One byte string per value: sorted keys, no spaces, UTF-8 (what is signed and bound as AAD)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def check_name(name: str) -> str:
@@ -124,11 +119,11 @@ class Artifact:
         return f"keyslots/{self.uid}.json"
 
     def body_context(self) -> bytes:
-        return canonical({"artifact": self.name, "uid": self.uid})
+        return canonical_json({"artifact": self.name, "uid": self.uid})
 
     def key_context(self) -> bytes:
         """Bound to the sealed data key: a keyslot moved to another name, version or digest will not open."""
-        return canonical(
+        return canonical_json(
             {"artifact": self.name, "version": self.version, "sha256": self.digest, "uid": self.uid}
         )
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipewarden._canonical import canonical_json
 from pipewarden.crypto import (
     DEFAULT_CHUNK_SIZE,
     KeyRing,
@@ -56,7 +57,6 @@ from pipewarden.store._records import (
     Lineage,
     ParentRef,
     ScanVerdict,
-    canonical,
     check_name,
 )
 
@@ -225,7 +225,7 @@ class ArtifactStore:
             wrapped = self.keyring.wrap(data_key, context=art.key_context())
             self.backend.put(art.keyslot_key, keyslot_json(wrapped))
             envelope = sign_envelope(
-                canonical(art.to_statement()), payload_type=_INTOTO, key=self.signing_key
+                canonical_json(art.to_statement()), payload_type=_INTOTO, key=self.signing_key
             )
             try:
                 self.backend.put(_manifest_key(art.name, version), envelope, exclusive=True)
@@ -286,7 +286,7 @@ class ArtifactStore:
         }
         key = f"refusals/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.json"
         self.backend.put(
-            key, sign_envelope(canonical(record), payload_type=_REFUSAL_TYPE, key=self.signing_key)
+            key, sign_envelope(canonical_json(record), payload_type=_REFUSAL_TYPE, key=self.signing_key)
         )
         logger.warning(
             "refused %s as %s: %d finding(s) at or above %s", source, name, len(findings), record["threshold"]
