@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +46,7 @@ from pipewarden.errors import (
     PipewardenError,
     StoreError,
 )
-from pipewarden.findings import Finding, Severity
+from pipewarden.findings import Severity
 from pipewarden.store._backends._interface import Backend, ObjectExists, ObjectNotFound
 from pipewarden.store._keyslot import keyslot_json, parse_keyslot
 from pipewarden.store._media import guess_media_type
@@ -59,6 +58,8 @@ from pipewarden.store._records import (
     ScanVerdict,
     check_name,
 )
+from pipewarden.store._refusals import Refusal, read_refusals, record_refusal
+from pipewarden.store._source import SourceReader, file_identity, observer
 
 if TYPE_CHECKING:
     from pipewarden.scan import ScanPolicy
@@ -67,26 +68,11 @@ __all__ = ["ArtifactStore", "Refusal", "Reseal", "StoreVerification"]
 
 logger = logging.getLogger(__name__)
 
-_REFUSAL_TYPE = "application/vnd.pipewarden.refusal+json"
 _MAX_VERSION_RACES = 32
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A file the store refused because its scan found something at or above the threshold."""
-
-    name: str
-    source: str
-    sha256: str
-    at: str
-    by: str
-    threshold: str
-    max_severity: str
-    findings: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,24 +179,24 @@ class ArtifactStore:
         digest = hashlib.sha256()
         staging = f"staging/{uid}"
         try:
-            with self.backend.writer(staging) as out, _SourceReader(source) as fh:
+            with self.backend.writer(staging) as out, SourceReader(source) as fh:
                 size = encrypt_stream(
                     fh,
                     out,
                     key=data_key,
                     context=draft.body_context(),
                     chunk_size=self.chunk_size,
-                    observe=_observer(digest, progress, before.st_size),
+                    observe=observer(digest, progress, before.st_size),
                 )
             # The bytes stored must be the bytes scanned. Any write to the file, or a
             # file swapped in under the same name, changes its change time (ctime),
             # which its owner cannot set back, unlike the modification time.
             after = source.stat()
-            if _identity(after) != _identity(before) or size != after.st_size:
+            if file_identity(after) != file_identity(before) or size != after.st_size:
                 raise StoreError(
                     f"{source}: changed while it was being scanned or stored; nothing was stored, try again"
                 )
-            art = _replace(draft, digest=digest.hexdigest(), size=size)
+            art = replace(draft, digest=digest.hexdigest(), size=size)
             self.backend.move(staging, art.body_key)
         except BaseException:
             with contextlib.suppress(PipewardenError):
@@ -221,7 +207,7 @@ class ArtifactStore:
     def _publish(self, art: Artifact, data_key: bytes) -> Artifact:
         version = self._latest(art.name) + 1
         for _ in range(_MAX_VERSION_RACES):
-            art = _replace(art, version=version, previous=self._manifest_digest(art.name, version - 1))
+            art = replace(art, version=version, previous=self._manifest_digest(art.name, version - 1))
             wrapped = self.keyring.wrap(data_key, context=art.key_context())
             self.backend.put(art.keyslot_key, keyslot_json(wrapped))
             envelope = sign_envelope(
@@ -233,15 +219,16 @@ class ArtifactStore:
                 version += 1  # another writer took this version first; take the next
                 continue
             logger.info("stored %s (%d bytes, sha256:%s)", art.ref, art.size, art.digest)
-            return _replace(art, signer=self.signing_key.keyid)
+            return replace(art, signer=self.signing_key.keyid)
         raise StoreError(f"{art.name}: could not claim a version after {_MAX_VERSION_RACES} tries")
 
     def _manifest_digest(self, name: str, version: int) -> str | None:
         """SHA-256 of a version's manifest file, after checking its signature; None before version 1."""
         if version < 1:
             return None
-        self.resolve(ArtifactRef(name, version))
-        return hashlib.sha256(self.backend.get(_manifest_key(name, version))).hexdigest()
+        envelope = self._manifest_bytes(name, version)
+        self._parse_manifest(name, version, envelope)
+        return hashlib.sha256(envelope).hexdigest()
 
     def _pin_parent(self, text: str) -> ParentRef:
         parent = self.resolve(text)
@@ -260,37 +247,21 @@ class ArtifactStore:
         )
         blocking = report.at_or_above(self.scan_threshold)
         if blocking:
-            self._record_refusal(source, name=name, actor=actor, findings=blocking)
+            record_refusal(
+                self.backend,
+                self.signing_key,
+                source,
+                name=name,
+                actor=actor,
+                threshold=self.scan_threshold,
+                findings=blocking,
+            )
             raise ArtifactRefused(
                 f"{source}: refused as {name}: the scan found {len(blocking)} finding(s) at or above "
                 f"{self.scan_threshold.label} (worst: {blocking[0].rule_id} {blocking[0].title})",
                 report=report,
             )
         return verdict
-
-    def _record_refusal(self, source: Path, *, name: str, actor: str, findings: Sequence[Finding]) -> None:
-        digest = hashlib.sha256()
-        with open(source, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        worst = max((f.severity for f in findings), default=None)
-        record = {
-            "name": name,
-            "source": source.name,
-            "sha256": digest.hexdigest(),
-            "at": _now(),
-            "by": actor,
-            "threshold": self.scan_threshold.label,
-            "max_severity": worst.label if worst else "",
-            "findings": [f"{f.rule_id} {f.severity.label}: {f.title}" for f in findings][:100],
-        }
-        key = f"refusals/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.json"
-        self.backend.put(
-            key, sign_envelope(canonical_json(record), payload_type=_REFUSAL_TYPE, key=self.signing_key)
-        )
-        logger.warning(
-            "refused %s as %s: %d finding(s) at or above %s", source, name, len(findings), record["threshold"]
-        )
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -314,29 +285,37 @@ class ArtifactStore:
         version = r.version or self._latest(r.name)
         if not version:
             raise ArtifactNotFound(f"{r}: no such artifact in {self.backend.location}")
-        label = f"{r.name}@{version}"
+        return self._parse_manifest(r.name, version, self._manifest_bytes(r.name, version))
+
+    def _manifest_bytes(self, name: str, version: int) -> bytes:
         try:
-            envelope = self.backend.get(_manifest_key(r.name, version))
+            return self.backend.get(_manifest_key(name, version))
         except ObjectNotFound:
-            raise ArtifactNotFound(f"{label}: no such version in {self.backend.location}") from None
+            raise ArtifactNotFound(f"{name}@{version}: no such version in {self.backend.location}") from None
+
+    def _parse_manifest(self, name: str, version: int, envelope: bytes) -> Artifact:
+        """Check a manifest file's signature and that it describes the version it is stored as."""
+        label = f"{name}@{version}"
         payload, signer = open_envelope(
             envelope, trusted=self.trusted, payload_type=_INTOTO, label=f"{label} manifest"
         )
         art = Artifact.from_statement(payload, signer=signer, label=f"{label} manifest")
-        if (art.name, art.version) != (r.name, version):
+        if (art.name, art.version) != (name, version):
             raise IntegrityError(f"{label}: manifest describes {art.ref}; it was moved from there")
         return art
 
-    def _data_key(self, art: Artifact) -> bytes:
+    def _read_keyslot(self, art: Artifact) -> WrappedKey:
         label = f"{art.ref} keyslot"
         try:
             raw = self.backend.get(art.keyslot_key)
         except ObjectNotFound:
             raise IntegrityError(f"{label}: missing; the body cannot be opened") from None
+        return parse_keyslot(raw, label=label)
+
+    def _data_key(self, art: Artifact) -> bytes:
+        wrapped = self._read_keyslot(art)
         try:
-            return self.keyring.unwrap(
-                parse_keyslot(raw, label=label), context=art.key_context(), label=label
-            )
+            return self.keyring.unwrap(wrapped, context=art.key_context(), label=f"{art.ref} keyslot")
         except KeyRingError as exc:
             # A slot naming a key this ring lacks, or a retired one: the artifact cannot be opened
             # and so cannot be verified, whether the slot or the ring is at fault.
@@ -355,7 +334,7 @@ class ArtifactStore:
                     key=data_key,
                     expect_context=art.body_context(),
                     label=f"{art.ref} body",
-                    observe=_observer(digest, progress, art.size),
+                    observe=observer(digest, progress, art.size),
                     expect_chunk_size=art.chunk_size,
                 )
         except ObjectNotFound:
@@ -441,13 +420,16 @@ class ArtifactStore:
                 )
                 for v in sorted(set(range(1, versions[-1] + 1)) - set(versions))
             )
+            digests: dict[int, str] = {}  # each manifest file's SHA-256, read once
             for v in versions:
                 checked += 1
                 ref = f"{n}@{v}"
                 try:
-                    art = self.resolve(ArtifactRef(n, v))
+                    envelope = self._manifest_bytes(n, v)
+                    digests[v] = hashlib.sha256(envelope).hexdigest()
+                    art = self._parse_manifest(n, v, envelope)
                     referenced.update({art.body_key, art.keyslot_key})
-                    self._check_chain(art, versions)
+                    self._check_chain(art, digests)
                     self._stream_verified(art, None)
                 except (IntegrityError, KeyRingError, StoreError) as exc:
                     failures.append((ref, str(exc)))
@@ -457,11 +439,12 @@ class ArtifactStore:
                 unreferenced += sum(1 for k in self.backend.iter_keys(prefix) if k not in referenced)
         return StoreVerification(checked=checked, failures=tuple(failures), unreferenced=unreferenced)
 
-    def _check_chain(self, art: Artifact, versions: list[int]) -> None:
-        """A version's manifest names the exact manifest of the version before it."""
-        if art.previous is None or art.version - 1 not in versions:
+    @staticmethod
+    def _check_chain(art: Artifact, digests: dict[int, str]) -> None:
+        """A version's manifest names the exact manifest file of the version before it."""
+        actual = digests.get(art.version - 1)
+        if art.previous is None or actual is None:
             return
-        actual = hashlib.sha256(self.backend.get(_manifest_key(art.name, art.version - 1))).hexdigest()
         if actual != art.previous:
             raise IntegrityError(
                 f"{art.ref}: the manifest of {art.name}@{art.version - 1} is not the one this version was "
@@ -486,42 +469,17 @@ class ArtifactStore:
         return Lineage(artifact=art, parents=tuple(parents))
 
     def refusals(self) -> list[Refusal]:
-        out = []
-        for key in self.backend.iter_keys("refusals/"):
-            payload, _ = open_envelope(
-                self.backend.get(key), trusted=self.trusted, payload_type=_REFUSAL_TYPE, label=key
-            )
-            doc = json.loads(payload)
-            out.append(
-                Refusal(
-                    name=doc["name"],
-                    source=doc["source"],
-                    sha256=doc["sha256"],
-                    at=doc["at"],
-                    by=doc["by"],
-                    threshold=doc["threshold"],
-                    max_severity=doc["max_severity"],
-                    findings=tuple(doc["findings"]),
-                )
-            )
-        return out
+        """Every refusal record, each signature checked."""
+        return read_refusals(self.backend, self.trusted)
 
     # -- keys -------------------------------------------------------------------------------------
-
-    def _keyslots(self) -> Iterator[tuple[Artifact, WrappedKey]]:
-        for art in self.artifacts():
-            label = f"{art.ref} keyslot"
-            try:
-                raw = self.backend.get(art.keyslot_key)
-            except ObjectNotFound:
-                raise IntegrityError(f"{label}: missing") from None
-            yield art, parse_keyslot(raw, label=label)
 
     def key_usage(self) -> dict[str, int]:
         """How many artifacts' data keys each KEK seals."""
         usage: dict[str, int] = {}
-        for _, wrapped in self._keyslots():
-            usage[wrapped.kek_id] = usage.get(wrapped.kek_id, 0) + 1
+        for art in self.artifacts():
+            kek_id = self._read_keyslot(art).kek_id
+            usage[kek_id] = usage.get(kek_id, 0) + 1
         return usage
 
     def reseal(self) -> Reseal:
@@ -538,14 +496,10 @@ class ArtifactStore:
                 ref = f"{n}@{v}"
                 try:
                     art = self.resolve(ArtifactRef(n, v))
-                    label = f"{ref} keyslot"
-                    try:
-                        wrapped = parse_keyslot(self.backend.get(art.keyslot_key), label=label)
-                    except ObjectNotFound:
-                        raise IntegrityError(f"{label}: missing") from None
+                    wrapped = self._read_keyslot(art)
                     if wrapped.kek_id == current:
                         continue
-                    data_key = self.keyring.unwrap(wrapped, context=art.key_context(), label=label)
+                    data_key = self.keyring.unwrap(wrapped, context=art.key_context(), label=f"{ref} keyslot")
                     rewrapped = keyslot_json(self.keyring.wrap(data_key, context=art.key_context()))
                     self.backend.put(art.keyslot_key, rewrapped)
                     count += 1
@@ -567,53 +521,3 @@ class ArtifactStore:
 
 def _manifest_key(name: str, version: int) -> str:
     return f"artifacts/{name}/@{version}.json"
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-class _SourceReader:
-    """The file being stored, whose read errors name it (not the object being written)."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        try:
-            self._fh = open(path, "rb")  # closed in __exit__
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot be read: {exc.strerror}") from None
-
-    def __enter__(self) -> _SourceReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._fh.read(n)
-        except OSError as exc:
-            raise StoreError(f"{self._path}: cannot be read: {exc.strerror}") from None
-
-
-def _observer(
-    digest: hashlib._Hash, progress: Callable[[int, int], None] | None, total: int
-) -> Callable[[bytes], object]:
-    """What sees each plaintext chunk: the hash, and the caller's progress callback (bytes done, total)."""
-    if progress is None:
-        return digest.update
-    done = 0
-
-    def observe(chunk: bytes) -> None:
-        nonlocal done
-        digest.update(chunk)
-        done += len(chunk)
-        progress(done, total)
-
-    return observe
-
-
-def _replace(art: Artifact, **changes: object) -> Artifact:
-    from dataclasses import replace
-
-    return replace(art, **changes)  # type: ignore[arg-type]
