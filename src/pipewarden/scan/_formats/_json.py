@@ -18,6 +18,18 @@ if TYPE_CHECKING:
 _MAX_SNIFF = 16 << 20
 
 
+def _document(inp: Input) -> dict[str, Any] | None:
+    """The input parsed as a JSON object, or None; parsed once, as sniffing and scanning both need it."""
+    if "_json_document" not in inp.__dict__:
+        try:
+            doc = json.loads(inp.read_all().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            doc = None
+        inp.__dict__["_json_document"] = doc if isinstance(doc, dict) else None
+    cached: dict[str, Any] | None = inp.__dict__["_json_document"]
+    return cached
+
+
 class JsonScanner(FormatScanner):
     name = "json"
 
@@ -27,20 +39,14 @@ class JsonScanner(FormatScanner):
         # named as a model stays an unknown format.
         if not (head.lstrip()[:1] == b"{" and b'"' in head) or inp.size > _MAX_SNIFF:
             return False
-        try:
-            return isinstance(json.loads(inp.read_all().decode("utf-8")), dict)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            return False
+        return _document(inp) is not None
 
     def scan(self, inp: Input, ctx: ScanContext, member: str | None, engine: Engine, depth: int) -> None:
         if inp.size > ctx.limits.max_header_bytes:
             return
-        try:
-            doc: Any = json.loads(inp.read_all().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return  # not JSON after all: nothing a loader would run
-        if not isinstance(doc, dict):
-            return
+        doc = _document(inp)
+        if doc is None:
+            return  # not a JSON object after all: nothing a loader would run
         ctx.formats.add("json")
         template = doc.get("chat_template")
         if isinstance(template, str):
