@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipewarden.cli._app import EXIT_OK, app, fail
+from pipewarden.cli._app import app, fail
 from pipewarden.cli._common import WorkspaceOption
 from pipewarden.errors import PipewardenError
 
@@ -83,4 +83,3 @@ def verify(
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"verified {len(manifest.files)} file(s) of {path}, signed by {manifest.signer}")
-    raise typer.Exit(EXIT_OK)
