@@ -72,6 +72,27 @@ def competitors_venv(option: str | None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+def install_venv(venv: Path, requirements: Path) -> None:
+    """Create `venv` if needed and install `requirements` into it."""
+    if not (venv / "bin" / "python").exists():
+        # The base interpreter, not this venv's: the new venv must not see the project's packages.
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(requirements)], check=True)
+
+
+def report_footer(notes: object, *, heading: str, cases: list[dict[str, str]] | None = None) -> list[str]:
+    """A report's closing lines: its notes under `heading` (if any), then what each case is."""
+    lines: list[str] = []
+    if isinstance(notes, list) and notes:
+        lines += ["", f"## {heading}", ""]
+        lines += [f"- {n}" for n in notes]
+    if cases is not None:
+        lines += ["", "Cases: " + "; ".join(f"**{c['name']}**: {c['description']}" for c in cases) + ".", ""]
+    return lines
+
+
 def ensure_competitors(venv: Path) -> None:
     """Create the competitors' venv from requirements-competitors.txt unless every CLI is there.
 
@@ -82,12 +103,7 @@ def ensure_competitors(venv: Path) -> None:
     if all((venv / "bin" / name).exists() for name in COMPETITOR_CLIS):
         return
     print(f"creating the competitors' venv at {venv} ...", file=sys.stderr)
-    if not (venv / "bin" / "python").exists():
-        # The base interpreter, not this venv's: the new venv must not see the project's packages.
-        base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+    install_venv(venv, REQUIREMENTS)
     missing = [n for n in COMPETITOR_CLIS if not (venv / "bin" / n).exists()]
     if missing:
         raise SystemExit(f"{venv}: installed, but these CLIs are missing: {', '.join(missing)}")

@@ -326,15 +326,9 @@ def render(data: dict[str, object]) -> str:
                 f"| {case['name']} | {mib:.0f} MiB | {name} | {verdict} | {secs} | {ratio} "
                 f"| {speed} | {r['peak_rss_mib']:.0f} | {rss_ratio} |"
             )
-    notes = data.get("pipewarden_notes")
-    if isinstance(notes, list) and notes:
-        lines += ["", "## Where pipewarden falls short", ""]
-        lines += [f"- {n}" for n in notes]
-    lines += [
-        "",
-        "Cases: " + "; ".join(f"**{c['name']}**: {c['description']}" for c in cases) + ".",
-        "",
-    ]
+    lines += h.report_footer(
+        data.get("pipewarden_notes"), heading="Where pipewarden falls short", cases=cases
+    )
     return "\n".join(lines)
 
 

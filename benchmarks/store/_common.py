@@ -14,6 +14,7 @@ compresses or looks like a model format.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -66,15 +67,22 @@ def ensure_competitor(venv: Path) -> Path:
     if cli.exists():
         return cli
     print(f"creating the competitor's venv at {venv} ...", file=sys.stderr)
-    if not (venv / "bin" / "python").exists():
-        # The base interpreter, not this venv's: the new venv must not see the project's packages.
-        base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+    scan_harness.install_venv(venv, REQUIREMENTS)
     if not cli.exists():
         raise SystemExit(f"{venv}: installed, but {COMPETITOR_CLI} is missing")
     return cli
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options both store benchmarks take: limits per run, scale, and what happens to the inputs."""
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
+    parser.add_argument(
+        "--mem-limit-gib", type=float, default=16.0, help="address-space limit per run, 0 for none"
+    )
+    parser.add_argument("--small", action="store_true", help="1/50 scale inputs: a smoke run")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild the inputs even if present")
+    parser.add_argument("--keep", action="store_true", help="keep the inputs this run generated")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
 
 
 def package_versions(python: Path, names: list[str]) -> dict[str, str]:

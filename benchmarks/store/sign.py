@@ -346,15 +346,7 @@ def render(data: dict[str, object]) -> str:
             detail = r["detail"][:100].replace("|", "\\|")
             cells.append(("detected" if r["detected"] else "**missed**") + f" ({detail})")
         lines.append(f"| {row['change']} | " + " | ".join(cells) + " |")
-    notes = data.get("notes")
-    if isinstance(notes, list) and notes:
-        lines += ["", "## Notes", ""]
-        lines += [f"- {n}" for n in notes]
-    lines += [
-        "",
-        "Cases: " + "; ".join(f"**{case['name']}**: {case['description']}" for case in cases) + ".",
-        "",
-    ]
+    lines += c.scan_harness.report_footer(data.get("notes"), heading="Notes", cases=cases)
     return "\n".join(lines)
 
 
@@ -372,14 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "--pipewarden", type=Path, help="the pipewarden CLI (default: the one beside this Python)"
     )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
-    parser.add_argument(
-        "--mem-limit-gib", type=float, default=16.0, help="address-space limit per run, 0 for none"
-    )
-    parser.add_argument("--small", action="store_true", help="1/50 scale inputs: a smoke run")
-    parser.add_argument("--regenerate", action="store_true", help="rebuild the inputs even if present")
-    parser.add_argument("--keep", action="store_true", help="keep the inputs this run generated")
-    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    c.add_run_options(parser)
     args = parser.parse_args(argv)
 
     model_signing = c.ensure_competitor(c.competitors_venv(args.competitors_venv))

@@ -274,10 +274,7 @@ def render(data: dict[str, object]) -> str:
         "Interference: " + c.interference([r["tries"] for r in measured], [r["disturbed"] for r in measured]),
     ]
     lines += _render_memory(data)
-    notes = data.get("notes")
-    if isinstance(notes, list) and notes:
-        lines += ["", "## Notes", ""]
-        lines += [f"- {n}" for n in notes]
+    lines += c.scan_harness.report_footer(data.get("notes"), heading="Notes")
     lines.append("")
     return "\n".join(lines)
 
@@ -323,14 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=6, help="rounds (even: each tool goes first as often)")
     parser.add_argument("--memory-gib", type=float, default=4.0, help="size of the memory check, 0 to skip")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per operation")
-    parser.add_argument(
-        "--mem-limit-gib", type=float, default=16.0, help="address-space limit per run, 0 for none"
-    )
-    parser.add_argument("--small", action="store_true", help="1/50 scale: a smoke run")
-    parser.add_argument("--regenerate", action="store_true", help="rebuild the input even if present")
-    parser.add_argument("--keep", action="store_true", help="keep the input this run generated")
-    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    c.add_run_options(parser)
     args = parser.parse_args(argv)
 
     pipewarden = args.pipewarden or c.scan_harness.default_pipewarden()
