@@ -10,3 +10,6 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("dev", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Every test can ask for `database` (SQLite and PostgreSQL), `database_url` or `postgres_admin_url`.
+pytest_plugins = ["tests.dbfixtures"]

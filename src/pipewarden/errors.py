@@ -18,8 +18,10 @@ caller can catch the whole family with one clause. Each part has one base::
     │   ├── ArtifactNotFound    no such artifact or version
     │   ├── ArtifactExists      the version exists already; versions are immutable
     │   └── ArtifactRefused     the scan found something at or above the threshold; carries the Report
-    └── IdentityError           the identity part
-        └── AuthenticationFailed  a credential (password, one-time code, token) was not accepted
+    ├── IdentityError           the identity part
+    │   ├── AuthenticationFailed  a credential (password, one-time code, token) was not accepted
+    │   └── AccessDenied        an authenticated principal lacks the permission; carries the Decision
+    └── DatabaseError           the database cannot be reached or refused an operation
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.
@@ -33,12 +35,14 @@ if TYPE_CHECKING:
     from pipewarden.findings import Report
 
 __all__ = [
+    "AccessDenied",
     "ArtifactExists",
     "ArtifactNotFound",
     "ArtifactRefused",
     "AuthenticationFailed",
     "ConfigError",
     "CryptoError",
+    "DatabaseError",
     "IdentityError",
     "IntegrityError",
     "KeyRingError",
@@ -130,3 +134,15 @@ class IdentityError(PipewardenError):
 
 class AuthenticationFailed(IdentityError):
     """A credential was not accepted. The message never says which part was wrong."""
+
+
+class AccessDenied(IdentityError):
+    """The principal is authenticated but not allowed this action; `decision` says which rule decided."""
+
+    def __init__(self, message: str, *, decision: object = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class DatabaseError(PipewardenError):
+    """The database cannot be reached, or refused an operation; names the database (never its password)."""

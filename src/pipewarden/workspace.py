@@ -8,6 +8,8 @@
       keys/trusted/*.pub         other public keys whose model signatures `verify` accepts
       keys/writers/*.pub         other public keys whose artifact manifests the store accepts
       store/                     the local artifact store            [backend: local]
+      pipewarden.db              the database (SQLite, WAL)   [unless $PIPEWARDEN_DATABASE_URL is set]
+      audit/checkpoints/         signed audit-log checkpoints, kept outside the database too
 
 Its location is `--workspace`, else ``$PIPEWARDEN_WORKSPACE``, else ``./.pipewarden``.
 """
@@ -40,6 +42,7 @@ from pipewarden.errors import ConfigError
 from pipewarden.findings import Severity
 
 if TYPE_CHECKING:
+    from pipewarden.db import Database
     from pipewarden.scan import ScanPolicy
     from pipewarden.store import ArtifactStore, Backend, S3Backend
 
@@ -146,6 +149,7 @@ class Workspace:
     def __init__(self, root: Path, config: WorkspaceConfig) -> None:
         self.root = root
         self.config = config
+        self._database: Database | None = None
 
     @staticmethod
     def locate(path: str | os.PathLike[str] | None = None) -> Path:
@@ -263,6 +267,15 @@ class Workspace:
         folder = "writers" if store_writer else "trusted"
         write_atomic(self.keys_dir / folder / f"{key.keyid.split(':')[1][:16]}.pub", key.to_pem(), mode=0o644)
         return key
+
+    def database(self) -> Database:
+        """The workspace's database (opened once, schema brought up to date): ``$PIPEWARDEN_DATABASE_URL``,
+        else ``pipewarden.db`` in the workspace."""
+        if self._database is None:
+            from pipewarden.db import Database
+
+            self._database = Database.for_workspace(self.root)
+        return self._database
 
     def _scan_policy(self) -> ScanPolicy | None:
         """The YAML allowlist named by ``store.scan_policy`` (relative to the workspace), if any."""

@@ -1,0 +1,188 @@
+"""Every table pipewarden keeps, in one SQLAlchemy metadata (the Alembic migrations create them).
+
+Times are stored as timezone-aware UTC. Secrets are never stored in the clear:
+passwords as argon2id hashes, TOTP secrets sealed with the key ring, recovery
+codes and API tokens as digests.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "UtcDateTime",
+    "api_tokens",
+    "audit_checkpoints",
+    "audit_records",
+    "group_members",
+    "groups",
+    "login_throttle",
+    "metadata",
+    "principals",
+    "recovery_codes",
+    "role_bindings",
+]
+
+# Constraint names are fixed so migrations can refer to them on every database.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC time on every database (SQLite keeps no zone, so it is put back on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("pipewarden stores only timezone-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_UTC = UtcDateTime()
+
+# --- identity ------------------------------------------------------------------------------------
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # 'user' (a person: password, MFA) or 'service' (a pipeline stage: tokens only).
+    Column("kind", String(16), nullable=False),
+    Column("display_name", String(256), nullable=False, default=""),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", _UTC, nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("password_changed_at", _UTC, nullable=True),
+    # The TOTP secret sealed with the key ring (KeyRing.seal), its AAD naming the principal.
+    Column("mfa_secret", LargeBinary, nullable=True),
+    Column("mfa_enrolled_at", _UTC, nullable=True),
+    # The last TOTP time step accepted: a code of that step or an earlier one is never accepted again.
+    Column("mfa_last_step", BigInteger, nullable=True),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", _UTC, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True),
+)
+
+role_bindings = Table(
+    "role_bindings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # 'principal' or 'group', and its name.
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("role", String(64), nullable=False),
+    # Where the role applies: '*' everywhere, 'project:<name>', or a resource-name pattern.
+    Column("scope", String(256), nullable=False, default="*"),
+    Column("granted_by", String(64), nullable=False),
+    Column("granted_at", _UTC, nullable=False),
+    UniqueConstraint("subject_kind", "subject", "role", "scope", name="uq_role_bindings_grant"),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("principal_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(128), nullable=False),
+    Column("used_at", _UTC, nullable=True),
+    Index("ix_recovery_codes_principal", "principal_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(16), primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    # 'api' (made with `token create`) or 'session' (made by `login`, short-lived).
+    Column("kind", String(16), nullable=False, default="api"),
+    Column("description", String(256), nullable=False, default=""),
+    # JSON list of permission strings the token may use, intersected with its owner's roles.
+    Column("scopes", Text, nullable=False),
+    Column("created_at", _UTC, nullable=False),
+    Column("expires_at", _UTC, nullable=False),
+    Column("last_used_at", _UTC, nullable=True),
+    Column("last_used_origin", String(256), nullable=True),
+    Column("revoked_at", _UTC, nullable=True),
+    Index("ix_api_tokens_principal", "principal_id"),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    # 'account:<name>' or 'origin:<address>'; an unknown account name is throttled like a real one.
+    Column("key", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("first_failure_at", _UTC, nullable=True),
+    Column("last_failure_at", _UTC, nullable=True),
+    Column("locked_until", _UTC, nullable=True),
+)
+
+# --- audit ---------------------------------------------------------------------------------------
+# Both tables refuse UPDATE and DELETE by trigger (see the initial migration).
+
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    # The event's canonical JSON, exactly the bytes hashed.
+    Column("body", LargeBinary, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    # The DSSE envelope signed with the server's Ed25519 key.
+    Column("envelope", LargeBinary, nullable=False),
+    Column("created_at", _UTC, nullable=False),
+)

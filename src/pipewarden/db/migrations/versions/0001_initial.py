@@ -1,0 +1,162 @@
+"""The initial schema: identity, tokens, login throttling, and the append-only audit log.
+
+Revision ID: 0001
+Revises:
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+_UTC = sa.DateTime(timezone=True)
+#: Tables the database itself keeps append-only.
+APPEND_ONLY = ("audit_records", "audit_checkpoints")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "principals",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("display_name", sa.String(256), nullable=False),
+        sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("created_at", _UTC, nullable=False),
+        sa.Column("password_hash", sa.Text, nullable=True),
+        sa.Column("password_changed_at", _UTC, nullable=True),
+        sa.Column("mfa_secret", sa.LargeBinary, nullable=True),
+        sa.Column("mfa_enrolled_at", _UTC, nullable=True),
+        sa.Column("mfa_last_step", sa.BigInteger, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_principals"),
+        sa.UniqueConstraint("name", name="uq_principals_name"),
+    )
+    op.create_table(
+        "groups",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("created_at", _UTC, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_groups"),
+        sa.UniqueConstraint("name", name="uq_groups_name"),
+    )
+    op.create_table(
+        "group_members",
+        sa.Column("group_id", sa.Integer, nullable=False),
+        sa.Column("principal_id", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("group_id", "principal_id", name="pk_group_members"),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], ondelete="CASCADE", name="fk_group_members_group_id_groups"
+        ),
+        sa.ForeignKeyConstraint(
+            ["principal_id"],
+            ["principals.id"],
+            ondelete="CASCADE",
+            name="fk_group_members_principal_id_principals",
+        ),
+    )
+    op.create_table(
+        "role_bindings",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("subject_kind", sa.String(16), nullable=False),
+        sa.Column("subject", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(64), nullable=False),
+        sa.Column("scope", sa.String(256), nullable=False),
+        sa.Column("granted_by", sa.String(64), nullable=False),
+        sa.Column("granted_at", _UTC, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_role_bindings"),
+        sa.UniqueConstraint("subject_kind", "subject", "role", "scope", name="uq_role_bindings_grant"),
+    )
+    op.create_table(
+        "recovery_codes",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("principal_id", sa.Integer, nullable=False),
+        sa.Column("digest", sa.String(128), nullable=False),
+        sa.Column("used_at", _UTC, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_recovery_codes"),
+        sa.ForeignKeyConstraint(
+            ["principal_id"],
+            ["principals.id"],
+            ondelete="CASCADE",
+            name="fk_recovery_codes_principal_id_principals",
+        ),
+    )
+    op.create_index("ix_recovery_codes_principal", "recovery_codes", ["principal_id"])
+    op.create_table(
+        "api_tokens",
+        sa.Column("token_id", sa.String(16), nullable=False),
+        sa.Column("principal_id", sa.Integer, nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("description", sa.String(256), nullable=False),
+        sa.Column("scopes", sa.Text, nullable=False),
+        sa.Column("created_at", _UTC, nullable=False),
+        sa.Column("expires_at", _UTC, nullable=False),
+        sa.Column("last_used_at", _UTC, nullable=True),
+        sa.Column("last_used_origin", sa.String(256), nullable=True),
+        sa.Column("revoked_at", _UTC, nullable=True),
+        sa.PrimaryKeyConstraint("token_id", name="pk_api_tokens"),
+        sa.ForeignKeyConstraint(
+            ["principal_id"],
+            ["principals.id"],
+            ondelete="CASCADE",
+            name="fk_api_tokens_principal_id_principals",
+        ),
+    )
+    op.create_index("ix_api_tokens_principal", "api_tokens", ["principal_id"])
+    op.create_table(
+        "login_throttle",
+        sa.Column("key", sa.String(320), nullable=False),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("first_failure_at", _UTC, nullable=True),
+        sa.Column("last_failure_at", _UTC, nullable=True),
+        sa.Column("locked_until", _UTC, nullable=True),
+        sa.PrimaryKeyConstraint("key", name="pk_login_throttle"),
+    )
+    op.create_table(
+        "audit_records",
+        sa.Column("seq", sa.BigInteger, nullable=False, autoincrement=False),
+        sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name="pk_audit_records"),
+    )
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("size", sa.BigInteger, nullable=False, autoincrement=False),
+        sa.Column("root", sa.LargeBinary(32), nullable=False),
+        sa.Column("envelope", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", _UTC, nullable=False),
+        sa.PrimaryKeyConstraint("size", name="pk_audit_checkpoints"),
+    )
+    _append_only()
+
+
+def _append_only() -> None:
+    """UPDATE and DELETE (and TRUNCATE, on PostgreSQL) on the audit tables fail in the database itself."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(
+            "CREATE OR REPLACE FUNCTION pipewarden_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP; END $$"
+        )
+        for table in APPEND_ONLY:
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION pipewarden_append_only()"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION pipewarden_append_only()"
+            )
+    else:
+        for table in APPEND_ONLY:
+            for verb in ("UPDATE", "DELETE"):
+                op.execute(
+                    f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"
+                )
