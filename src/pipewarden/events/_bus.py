@@ -32,7 +32,7 @@ class Events:
     """The event path of one deployment: an audit log, and subscribers that see what it accepted.
 
     >>> events = Events(workspace.audit_log())
-    >>> events.emit(Event(action="artifact.read", actor="ada", resource="artifact:churn@3", outcome="allowed"))
+    >>> events.emit(Event(action="artifact.read", actor="ada", resource="artifact:churn", outcome="allowed"))
     """
 
     def __init__(self, log: EventLog, *, subscribers: tuple[Subscriber, ...] = ()) -> None:
