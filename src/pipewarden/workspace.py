@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,9 @@ from pipewarden.errors import ConfigError
 from pipewarden.findings import Severity
 
 if TYPE_CHECKING:
+    from pipewarden.audit import AuditLog
     from pipewarden.db import Database
+    from pipewarden.events import Events
     from pipewarden.scan import ScanPolicy
     from pipewarden.store import ArtifactStore, Backend, S3Backend
 
@@ -150,6 +153,8 @@ class Workspace:
         self.root = root
         self.config = config
         self._database: Database | None = None
+        self._events: Events | None = None
+        self._audit_log: AuditLog | None = None
 
     @staticmethod
     def locate(path: str | os.PathLike[str] | None = None) -> Path:
@@ -276,6 +281,62 @@ class Workspace:
 
             self._database = Database.for_workspace(self.root)
         return self._database
+
+    def audit_log(self) -> AuditLog:
+        """The workspace's audit log (one per Workspace object), in its database.
+
+        Checkpoints are signed with the workspace key and exported to
+        ``audit/checkpoints/``; the keys trusted for them are the workspace's own
+        and ``keys/writers/*.pub``, the replicas that write the same database. The
+        log's id is in ``audit/log-id``, made on first use; replicas of one
+        deployment share it, like their keys.
+        """
+        if self._audit_log is None:
+            from pipewarden.audit import AuditLog
+
+            folder = self.root / "audit" / "checkpoints"
+            try:
+                folder.parent.mkdir(exist_ok=True, mode=0o700)
+                folder.mkdir(exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise ConfigError(f"{folder}: cannot create the checkpoint folder: {exc.strerror}") from None
+            self._audit_log = AuditLog(
+                self.database(),
+                signing_key=self.signing_key(),
+                trusted=self.store_writers(),
+                log_id=self._audit_log_id(),
+                checkpoint_dir=folder,
+            )
+        return self._audit_log
+
+    def _audit_log_id(self) -> str:
+        """The id checkpoints name (``audit/log-id``), made once; two processes racing agree on one."""
+        path = self.root / "audit" / "log-id"
+        if not path.exists():
+            tmp = path.with_name(f".log-id.{os.getpid()}")
+            tmp.write_text(f"pipewarden-audit-{secrets.token_hex(16)}\n", encoding="utf-8")
+            os.chmod(tmp, 0o644)
+            try:
+                os.link(tmp, path)  # atomic, and refuses to replace one another process made first
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        try:
+            log_id = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+        if not re.fullmatch(r"[\w.:-]{1,128}", log_id):
+            raise ConfigError(f"{path}: {log_id[:40]!r} is not an audit log id")
+        return log_id
+
+    def events(self) -> Events:
+        """The one event path of this workspace: its audit log, then any subscribers."""
+        if self._events is None:
+            from pipewarden.events import Events
+
+            self._events = Events(self.audit_log())
+        return self._events
 
     def _scan_policy(self) -> ScanPolicy | None:
         """The YAML allowlist named by ``store.scan_policy`` (relative to the workspace), if any."""

@@ -1,15 +1,21 @@
-"""The tamper-evident audit log. This release holds its core: the record hash chain, checked
-against RFC 6962 Merkle tree heads (checkpoints), with inclusion and consistency proofs.
+"""The tamper-evident audit log: events in a hash chain in the database, under signed RFC 6962
+Merkle tree heads (checkpoints) kept in the database and exported as files, with inclusion proofs
+anyone can check with the public key alone.
 
->>> from pipewarden.audit import leaf_hash, root, inclusion_proof, verify_inclusion
->>> leaves = [leaf_hash(e) for e in (b"a", b"b", b"c")]
->>> verify_inclusion(leaves[1], 1, 3, inclusion_proof(1, leaves), root(leaves))
+>>> from pipewarden.audit import AuditLog, verify_proof
+>>> log = workspace.audit_log()
+>>> seq = log.append(event)
+>>> log.verify().ok
+True
+>>> verify_proof(log.proof(seq), workspace.trusted_keys()).seq == seq
+True
 """
 
 from __future__ import annotations
 
 from pipewarden.audit._chain import GENESIS, ChainProblem, ChainReport, Record, record_hash, verify_chain
 from pipewarden.audit._checkpoint import CHECKPOINT_PAYLOAD_TYPE, Checkpoint
+from pipewarden.audit._log import AuditLog
 from pipewarden.audit._merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -20,14 +26,24 @@ from pipewarden.audit._merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from pipewarden.audit._proof import PROOF_FORMAT, ProofVerification, verify_proof
+from pipewarden.audit._read import Entry
+from pipewarden.audit._verify import PROBLEM_KINDS, AuditProblem, AuditVerification
 
 __all__ = [
     "CHECKPOINT_PAYLOAD_TYPE",
     "EMPTY_ROOT",
     "GENESIS",
+    "PROBLEM_KINDS",
+    "PROOF_FORMAT",
+    "AuditLog",
+    "AuditProblem",
+    "AuditVerification",
     "ChainProblem",
     "ChainReport",
     "Checkpoint",
+    "Entry",
+    "ProofVerification",
     "Record",
     "consistency_proof",
     "inclusion_proof",
@@ -38,4 +54,5 @@ __all__ = [
     "verify_chain",
     "verify_consistency",
     "verify_inclusion",
+    "verify_proof",
 ]

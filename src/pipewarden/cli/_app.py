@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipewarden import __version__
-from pipewarden.errors import ArtifactRefused, IntegrityError, PipewardenError
+from pipewarden.errors import ArtifactRefused, IdentityError, IntegrityError, PipewardenError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,12 +66,13 @@ def fail(exc: PipewardenError) -> typer.Exit:
     """Print an error the way every command does and return the exit to raise.
 
     Something that failed a security check (a tampered artifact, a bad
-    signature, a refused model) exits 1, like a finding; everything else
-    (usage, configuration, missing keys) exits 2.
+    signature, a refused model, a credential not accepted, an action not
+    allowed) exits 1, like a finding; everything else (usage, configuration,
+    missing keys) exits 2.
     """
     from rich.markup import escape
 
-    failed_check = isinstance(exc, IntegrityError | ArtifactRefused)
+    failed_check = isinstance(exc, IntegrityError | ArtifactRefused | IdentityError)
     label = "failed" if failed_check else "error"
     err_console().print(
         f"[bold red]{label}:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True

@@ -13,12 +13,21 @@ from pipewarden.cli._common import WorkspaceOption
 from pipewarden.errors import PipewardenError
 
 if TYPE_CHECKING:
-    from pipewarden.store import Reseal
+    from pipewarden.store import GuardedStore, Reseal
 
 keys_app = typer.Typer(
     help="Key-encryption keys, signing keys and trusted public keys.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+
+
+def _guarded(workspace: Path | None) -> GuardedStore:
+    from pipewarden.cli._acting import acting
+    from pipewarden.store import GuardedStore
+    from pipewarden.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    return GuardedStore(ws.store(), acting(ws))
 
 
 @keys_app.command("list")
@@ -59,14 +68,23 @@ def rotate(workspace: WorkspaceOption = None) -> None:
 
     Checks the store first: if any artifact's manifest or key slot fails to verify, nothing is rotated.
     """
+    from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
 
     try:
         ws = Workspace.open(workspace)
         store = ws.store()
-        store.key_usage()  # every manifest and key slot readable, before anything changes
-        new = store.keyring.rotate()
-        result = store.reseal()
+
+        def rotate_and_reseal() -> tuple[str, Reseal]:
+            store.key_usage()  # every manifest and key slot readable, before anything changes
+            return store.keyring.rotate(), store.reseal()
+
+        new, result = acting(ws).perform(
+            "key.rotate",
+            "key:ring",
+            rotate_and_reseal,
+            describe=lambda r: {"kek": r[0], "resealed": r[1].resealed, "failures": len(r[1].failures)},
+        )
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"new key {new}; re-sealed {result.resealed} data key(s).")
@@ -77,10 +95,9 @@ def rotate(workspace: WorkspaceOption = None) -> None:
 @keys_app.command()
 def reseal(workspace: WorkspaceOption = None) -> None:
     """Re-seal every data key under the current KEK (after changing $PIPEWARDEN_KEYS, say)."""
-    from pipewarden.workspace import Workspace
 
     try:
-        result = Workspace.open(workspace).store().reseal()
+        result = _guarded(workspace).reseal()
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"re-sealed {result.resealed} data key(s)")
@@ -93,10 +110,9 @@ def retire(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Destroy an old key-encryption key; refused while any artifact still needs it."""
-    from pipewarden.workspace import Workspace
 
     try:
-        Workspace.open(workspace).store().retire_key(kek_id)
+        _guarded(workspace).retire_key(kek_id)
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"retired {kek_id}")
@@ -156,10 +172,17 @@ def trust(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Accept model signatures by this public key (or, with --store-writer, its writes to the store)."""
+    from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
 
     try:
-        key = Workspace.open(workspace).trust(public_key, store_writer=store_writer)
+        ws = Workspace.open(workspace)
+        key = acting(ws).perform(
+            "key.trust",
+            "key:writers" if store_writer else "key:trusted",
+            lambda: ws.trust(public_key, store_writer=store_writer),
+            describe=lambda k: {"keyid": k.keyid},
+        )
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"trusted {key.keyid}" + (" as a store writer" if store_writer else " for model signatures"))

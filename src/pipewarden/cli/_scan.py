@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipewarden.cli._app import app, err_console, fail
+from pipewarden.cli._common import WorkspaceOption
 from pipewarden.errors import PipewardenError, ReportError
 from pipewarden.findings import FORMATS, Severity, get_renderer
 from pipewarden.scan import ScanLimits, ScanPolicy, scan_path
+
+if TYPE_CHECKING:
+    from pipewarden.events._event import Scalar
+    from pipewarden.findings import Report
 
 _DEFAULTS = ScanLimits()
 
@@ -61,11 +67,15 @@ def scan(
         _DEFAULTS.max_header_bytes
     ),
     max_seconds: Annotated[float, typer.Option(help="Seconds per target.")] = _DEFAULTS.max_seconds,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Scan model files for code that runs on load.
 
-    Exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage error.
+    Exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage error. Inside a workspace the scan is
+    recorded in its audit log (action scan.run).
     """
+    from pipewarden.cli._acting import perform_where_recorded
+
     try:
         threshold = Severity.parse(fail_on)
         renderer = get_renderer(fmt, color=output is None and fmt == "text" and sys.stdout.isatty())
@@ -96,9 +106,21 @@ def scan(
                 def progress(path: str, done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total, description=path[-60:])
 
-                report = scan_path(*paths, policy=scan_policy, limits=limits, progress=progress)
+                report = perform_where_recorded(
+                    workspace,
+                    "scan.run",
+                    _resource(paths),
+                    lambda: scan_path(*paths, policy=scan_policy, limits=limits, progress=progress),
+                    describe=_describe(threshold),
+                )
         else:
-            report = scan_path(*paths, policy=scan_policy, limits=limits)
+            report = perform_where_recorded(
+                workspace,
+                "scan.run",
+                _resource(paths),
+                lambda: scan_path(*paths, policy=scan_policy, limits=limits),
+                describe=_describe(threshold),
+            )
         text = renderer.render(report)
         if output is None:
             sys.stdout.write(text)
@@ -113,3 +135,21 @@ def scan(
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(report.exit_code(threshold))
+
+
+def _resource(paths: list[Path]) -> str:
+    first = f"scan:{paths[0].resolve()}"
+    return first if len(paths) == 1 else f"{first} (+{len(paths) - 1} more)"
+
+
+def _describe(threshold: Severity) -> Callable[[Report], dict[str, Scalar]]:
+    def describe(report: Report) -> dict[str, Scalar]:
+        worst = report.max_severity
+        return {
+            "files": report.targets,
+            "findings": len(report.findings),
+            "max_severity": worst.label if worst is not None else "none",
+            "blocked": bool(report.at_or_above(threshold)),
+        }
+
+    return describe

@@ -35,20 +35,27 @@ def sign(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Sign every file of a model: a DSSE-wrapped in-toto statement, Ed25519."""
+    from pipewarden.cli._acting import perform_where_recorded
     from pipewarden.crypto import SigningKey, sign_model
     from pipewarden.crypto._hashing import DEFAULT_IGNORE
     from pipewarden.workspace import Workspace
 
     try:
         signing_key = SigningKey.load(key) if key is not None else Workspace.open(workspace).signing_key()
-        out, manifest = sign_model(
-            path,
-            key=signing_key,
-            output=output,
-            algorithm=hash_algorithm,
-            shard_size=shard_size,
-            ignore=(*DEFAULT_IGNORE, *(ignore or ())),
-            follow_symlinks=follow_symlinks,
+        out, manifest = perform_where_recorded(
+            workspace,
+            "model.sign",
+            f"model:{path.resolve()}",
+            lambda: sign_model(
+                path,
+                key=signing_key,
+                output=output,
+                algorithm=hash_algorithm,
+                shard_size=shard_size,
+                ignore=(*DEFAULT_IGNORE, *(ignore or ())),
+                follow_symlinks=follow_symlinks,
+            ),
+            describe=lambda r: {"files": len(r[1].files), "signer": signing_key.keyid},
         )
     except PipewardenError as exc:
         raise fail(exc) from None
@@ -71,6 +78,7 @@ def verify(
 ) -> None:
     """Check a model against its signature. Exit 0 only if every file matches and the signature is good;
     otherwise name each file modified, added, removed or renamed, and exit 1."""
+    from pipewarden.cli._acting import perform_where_recorded
     from pipewarden.crypto import PublicKey, TrustedKeys, verify_model
     from pipewarden.workspace import Workspace
 
@@ -79,7 +87,13 @@ def verify(
             trusted = TrustedKeys([PublicKey.load(p) for p in public_key], source="--public-key")
         else:
             trusted = Workspace.open(workspace).trusted_keys()
-        manifest = verify_model(path, trusted=trusted, signature=signature)
+        manifest = perform_where_recorded(
+            workspace,
+            "model.verify",
+            f"model:{path.resolve()}",
+            lambda: verify_model(path, trusted=trusted, signature=signature),
+            describe=lambda m: {"files": len(m.files), "signer": m.signer},
+        )
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"verified {len(manifest.files)} file(s) of {path}, signed by {manifest.signer}")

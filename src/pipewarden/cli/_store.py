@@ -9,20 +9,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipewarden.cli._app import EXIT_FINDINGS, app, err_console, fail
-from pipewarden.cli._common import ActorOption, WorkspaceOption, byte_progress, default_actor
+from pipewarden.cli._common import ActorOption, WorkspaceOption, byte_progress
 from pipewarden.errors import ArtifactRefused, PipewardenError
 
 if TYPE_CHECKING:
-    from pipewarden.store import ArtifactStore
+    from pipewarden.store import GuardedStore
 
 store_app = typer.Typer(help="The encrypted, signed artifact store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
 
-def _open(workspace: Path | None) -> ArtifactStore:
+def _open(workspace: Path | None, actor: str | None = None) -> GuardedStore:
+    """The workspace's store as the acting principal sees it: each operation authorized and audited."""
+    from pipewarden.cli._acting import acting
+    from pipewarden.store import GuardedStore
     from pipewarden.workspace import Workspace
 
-    return Workspace.open(workspace).store()
+    ws = Workspace.open(workspace)
+    return GuardedStore(ws.store(), acting(ws, actor=actor))
 
 
 @store_app.command()
@@ -44,13 +48,12 @@ def put(
     is recorded.
     """
     try:
-        store = _open(workspace)
+        store = _open(workspace, actor)
         with byte_progress(f"storing {file.name}") as progress:
             art = store.put(
                 file,
                 name=name,
-                actor=default_actor(actor),
-                parents=parent or (),
+                parents=tuple(parent or ()),
                 media_type=media_type,
                 progress=progress,
             )

@@ -92,6 +92,9 @@ principals = Table(
     Column("mfa_enrolled_at", _UTC, nullable=True),
     # The last TOTP time step accepted: a code of that step or an earlier one is never accepted again.
     Column("mfa_last_step", BigInteger, nullable=True),
+    # A secret being enrolled (sealed like mfa_secret), kept apart until a code from it is confirmed.
+    Column("mfa_pending_secret", LargeBinary, nullable=True),
+    Column("mfa_pending_at", _UTC, nullable=True),
 )
 
 groups = Table(
@@ -150,18 +153,23 @@ api_tokens = Table(
     Column("last_used_at", _UTC, nullable=True),
     Column("last_used_origin", String(256), nullable=True),
     Column("revoked_at", _UTC, nullable=True),
+    # True when the session passed a second factor, or the token was made by a session that had.
+    Column("mfa", Boolean, nullable=False, default=False),
     Index("ix_api_tokens_principal", "principal_id"),
 )
 
 login_throttle = Table(
     "login_throttle",
     metadata,
-    # 'account:<name>' or 'origin:<address>'; an unknown account name is throttled like a real one.
+    # 'account:<name>', 'origin:<address>' or 'pair:<digest of both>'; an unknown account name is
+    # throttled like a real one (docs/access.md, "Throttling and lockout").
     Column("key", String(320), primary_key=True),
     Column("failures", Integer, nullable=False, default=0),
     Column("first_failure_at", _UTC, nullable=True),
     Column("last_failure_at", _UTC, nullable=True),
     Column("locked_until", _UTC, nullable=True),
+    # On a 'pair:' row: when the account last logged in from that origin (a known origin).
+    Column("last_success_at", _UTC, nullable=True),
 )
 
 # --- audit ---------------------------------------------------------------------------------------

@@ -8,7 +8,21 @@
 
 from __future__ import annotations
 
+from pipewarden.events._acting import Acting, Actor, Authorizer, LocalOperator, Verdict
 from pipewarden.events._bus import EventLog, Events, Subscriber
 from pipewarden.events._event import ACTOR_KINDS, EVENT_FORMAT, OUTCOMES, Event
 
-__all__ = ["ACTOR_KINDS", "EVENT_FORMAT", "OUTCOMES", "Event", "EventLog", "Events", "Subscriber"]
+__all__ = [
+    "ACTOR_KINDS",
+    "EVENT_FORMAT",
+    "OUTCOMES",
+    "Acting",
+    "Actor",
+    "Authorizer",
+    "Event",
+    "EventLog",
+    "Events",
+    "LocalOperator",
+    "Subscriber",
+    "Verdict",
+]

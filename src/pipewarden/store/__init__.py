@@ -15,6 +15,7 @@ from __future__ import annotations
 from pipewarden.store._backends._interface import Backend, BackendError, ObjectExists, ObjectNotFound
 from pipewarden.store._backends._local import LocalBackend
 from pipewarden.store._backends._s3 import S3Backend
+from pipewarden.store._guarded import GuardedStore
 from pipewarden.store._records import Artifact, ArtifactRef, Lineage, ParentRef, ScanVerdict
 from pipewarden.store._store import ArtifactStore, Refusal, Reseal, StoreVerification
 
@@ -24,6 +25,7 @@ __all__ = [
     "ArtifactStore",
     "Backend",
     "BackendError",
+    "GuardedStore",
     "Lineage",
     "LocalBackend",
     "ObjectExists",

@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("mfa_secret", sa.LargeBinary, nullable=True),
         sa.Column("mfa_enrolled_at", _UTC, nullable=True),
         sa.Column("mfa_last_step", sa.BigInteger, nullable=True),
+        sa.Column("mfa_pending_secret", sa.LargeBinary, nullable=True),
+        sa.Column("mfa_pending_at", _UTC, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_principals"),
         sa.UniqueConstraint("name", name="uq_principals_name"),
     )
@@ -99,6 +101,7 @@ def upgrade() -> None:
         sa.Column("last_used_at", _UTC, nullable=True),
         sa.Column("last_used_origin", sa.String(256), nullable=True),
         sa.Column("revoked_at", _UTC, nullable=True),
+        sa.Column("mfa", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("token_id", name="pk_api_tokens"),
         sa.ForeignKeyConstraint(
             ["principal_id"],
@@ -115,6 +118,7 @@ def upgrade() -> None:
         sa.Column("first_failure_at", _UTC, nullable=True),
         sa.Column("last_failure_at", _UTC, nullable=True),
         sa.Column("locked_until", _UTC, nullable=True),
+        sa.Column("last_success_at", _UTC, nullable=True),
         sa.PrimaryKeyConstraint("key", name="pk_login_throttle"),
     )
     op.create_table(

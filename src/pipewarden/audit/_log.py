@@ -1,0 +1,354 @@
+"""The audit log: events appended durably to a hash chain in the database, under signed checkpoints.
+
+Many threads of one process, several processes and several server replicas
+append to one log. Positions are handed out inside the database's write lock
+(SQLite's write transaction; a PostgreSQL advisory lock), reading the head in
+the same locked transaction, so two writers can never take the same position or
+chain onto the same record. Within a process, concurrent `append` calls are
+committed together (group commit): one caller leads and writes what every
+waiting caller brought in one transaction, so a busy process pays for one
+commit per batch instead of one per event, and each caller still returns only
+once its own record is committed.
+
+Every `checkpoint_every` records or `checkpoint_interval` seconds the log signs
+its tree head (a `Checkpoint`) and stores it in the database and as a file in
+`checkpoint_dir`; see docs/audit.md for what that buys against an attacker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipewarden.audit._chain import GENESIS, record_hash
+from pipewarden.audit._checkpoint import Checkpoint
+from pipewarden.audit._export import export_checkpoint
+from pipewarden.audit._frontier import Frontier
+from pipewarden.audit._proof import make_proof
+from pipewarden.audit._read import Entry, read_entries, read_tail, write_jsonl
+from pipewarden.audit._verify import AuditVerification, catch_up, verify_log
+from pipewarden.crypto import SigningKey, TrustedKeys
+from pipewarden.db import LOCK_AUDIT, Database, audit_checkpoints, audit_records
+from pipewarden.errors import ConfigError, PipewardenError
+from pipewarden.events import Event
+
+__all__ = ["AuditLog"]
+
+logger = logging.getLogger(__name__)
+
+#: The most records one transaction takes; a bigger group waits for the next one.
+_MAX_BATCH = 5000
+
+
+@dataclass(slots=True)
+class _Request:
+    """Records one caller brought, and what became of them (set by whichever thread wrote them)."""
+
+    bodies: list[bytes]
+    seqs: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
+
+
+class AuditLog:
+    """The tamper-evident event log of one deployment, in its database.
+
+    >>> log = AuditLog(db, signing_key=key, trusted=TrustedKeys([key.public], source="me"),
+    ...                log_id="ws-1", checkpoint_dir=Path("audit/checkpoints"))
+    >>> seq = log.append(Event(action="auth.login", actor="ada", resource="user:ada", outcome="allowed"))
+    >>> log.verify().ok
+    True
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        signing_key: SigningKey,
+        trusted: TrustedKeys,
+        log_id: str,
+        checkpoint_dir: Path | None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 60.0,
+    ) -> None:
+        if not isinstance(log_id, str) or not log_id.strip():
+            raise ConfigError(f"audit log id {log_id!r} is empty; checkpoints must name their log")
+        if checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every {checkpoint_every} must be at least 1")
+        if not checkpoint_interval > 0:
+            raise ConfigError(f"checkpoint_interval {checkpoint_interval} must be more than 0 seconds")
+        if signing_key.keyid not in trusted:
+            # Its own checkpoints would fail verification: a configuration error, found now.
+            raise ConfigError(
+                f"audit log {log_id}: the signing key {signing_key.keyid} is not among the keys "
+                f"trusted for its checkpoints ({trusted.source})"
+            )
+        self.db = db
+        self.log_id = log_id
+        self.trusted = trusted
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self._key = signing_key
+        # Group commit: callers queue requests; at most one thread writes at a time.
+        self._cond = threading.Condition()
+        self._queue: list[_Request] = []
+        self._writing = False
+        # The tree head of the records this process knows, for checkpoints without re-reading.
+        self._frontier_lock = threading.Lock()
+        self._frontier = Frontier()
+        self._frontier_last = GENESIS
+        self._checkpoint_lock = threading.Lock()
+        self._last_checkpoint_time = time.monotonic()
+        self._appended_since_checkpoint = False
+
+    def __repr__(self) -> str:
+        return f"AuditLog({self.log_id!r}, {self.db.label})"
+
+    # --- appending -------------------------------------------------------------------------------
+
+    def append(self, event: Event) -> int:
+        """Append one event and return its position once it is committed (it survives a crash).
+
+        Calls from several threads at once are written in one transaction.
+        """
+        return self._submit([event.to_json().encode()])[0]
+
+    def append_many(self, events: Iterable[Event]) -> list[int]:
+        """Append events in order in one transaction; their positions, once all are committed."""
+        bodies = [event.to_json().encode() for event in events]
+        if not bodies:
+            return []
+        return self._submit(bodies)
+
+    def _submit(self, bodies: list[bytes]) -> list[int]:
+        request = _Request(bodies)
+        due = False
+        with self._cond:
+            self._queue.append(request)
+        while True:
+            with self._cond:
+                while self._writing and not request.done:
+                    self._cond.wait()
+                if request.done:
+                    break
+                # Lead: write what is queued (oldest first); if this request did not fit, lead again.
+                self._writing = True
+                batch = self._take_batch()
+            try:
+                due = self._write(batch) or due
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+        if request.error is not None:
+            raise request.error
+        if due:
+            self._checkpoint_quietly()
+        return request.seqs
+
+    def _take_batch(self) -> list[_Request]:
+        """Queued requests up to `_MAX_BATCH` records (always at least one request). Holds `_cond`."""
+        batch: list[_Request] = []
+        count = 0
+        while self._queue and (not batch or count + len(self._queue[0].bodies) <= _MAX_BATCH):
+            request = self._queue.pop(0)
+            batch.append(request)
+            count += len(request.bodies)
+        return batch
+
+    def _write(self, batch: list[_Request]) -> bool:
+        """Commit every record of `batch` in one transaction; mark each request done. Due a checkpoint?"""
+        try:
+            first, hashes, checkpointed = self._insert([b for r in batch for b in r.bodies])
+        except BaseException as exc:
+            error = self._error(exc)
+            for request in batch:
+                request.error, request.done = error, True
+            return False
+        seq = first
+        for request in batch:
+            request.seqs = list(range(seq, seq + len(request.bodies)))
+            seq += len(request.bodies)
+            request.done = True
+        self._extend_frontier(first, hashes)
+        head = first + len(hashes) - 1
+        self._appended_since_checkpoint = True
+        return head - checkpointed >= self.checkpoint_every or (
+            time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval
+        )
+
+    def _error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, SQLAlchemyError):
+            return self.db.error(f"audit log {self.log_id}: cannot append", exc)
+        return exc
+
+    def _insert(self, bodies: Sequence[bytes]) -> tuple[int, list[bytes], int]:
+        """Chain `bodies` onto the head and insert them; (first position, their hashes, last checkpoint)."""
+        with self.db.transaction(write=True) as conn:
+            self.db.lock(conn, LOCK_AUDIT)
+            seq, prev = _head(conn)
+            first = seq + 1
+            rows: list[dict[str, Any]] = []
+            hashes: list[bytes] = []
+            for body in bodies:
+                seq += 1
+                digest = record_hash(seq, prev, body)
+                rows.append({"seq": seq, "prev_hash": prev, "body": body, "hash": digest})
+                hashes.append(digest)
+                prev = digest
+            conn.execute(audit_records.insert(), rows)
+            checkpointed = conn.execute(select(func.max(audit_checkpoints.c.size))).scalar() or 0
+        return first, hashes, int(checkpointed)
+
+    def _extend_frontier(self, first: int, hashes: list[bytes]) -> None:
+        """Add this process's own new records to the tree head when nobody else wrote in between.
+
+        Otherwise the next checkpoint reads (and checks) what others appended; a
+        checkpoint in progress holds the frontier, and then this is skipped too.
+        """
+        if not self._frontier_lock.acquire(blocking=False):
+            return
+        try:
+            if self._frontier.size == first - 1:
+                for digest in hashes:
+                    self._frontier.add(digest)
+                self._frontier_last = hashes[-1]
+        finally:
+            self._frontier_lock.release()
+
+    # --- checkpoints -----------------------------------------------------------------------------
+
+    def _checkpoint_quietly(self) -> None:
+        """A checkpoint due at append time; the records are committed already, so a failure is logged."""
+        if not self._checkpoint_lock.acquire(blocking=False):
+            return  # another thread of this process is making one
+        try:
+            self._make_checkpoint()
+        except PipewardenError as exc:
+            logger.error("audit log %s: no checkpoint made: %s", self.log_id, exc)
+        finally:
+            self._checkpoint_lock.release()
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the tree head over every record committed now, store it and export it; None if empty.
+
+        Raises `IntegrityError` when the records it would sign do not chain (it
+        never signs a tampered log).
+        """
+        with self._checkpoint_lock:
+            return self._make_checkpoint()
+
+    def _make_checkpoint(self) -> Checkpoint | None:
+        with self._frontier_lock:
+            try:
+                with self.db.transaction(write=False) as conn:
+                    head, _ = _head(conn)
+                    if head == 0:
+                        return None
+                    frontier, last = catch_up(
+                        conn, self._frontier, self._frontier_last, upto=head, label=self.log_id
+                    )
+            except SQLAlchemyError as exc:
+                raise self.db.error(
+                    f"audit log {self.log_id}: cannot read the records to sign", exc
+                ) from None
+            self._frontier, self._frontier_last = frontier, last
+            cp = Checkpoint.make(log=self.log_id, size=head, root=frontier.root())
+        envelope = cp.sign(self._key)
+        try:
+            with self.db.transaction(write=True) as conn:
+                self.db.lock(conn, LOCK_AUDIT)
+                newest = conn.execute(select(func.max(audit_checkpoints.c.size))).scalar() or 0
+                stored = newest < head
+                if stored:
+                    conn.execute(
+                        audit_checkpoints.insert(),
+                        {"size": head, "root": cp.root, "envelope": envelope, "created_at": _now()},
+                    )
+        except SQLAlchemyError as exc:
+            raise self.db.error(f"audit log {self.log_id}: cannot store checkpoint {head}", exc) from None
+        self._last_checkpoint_time = time.monotonic()
+        self._appended_since_checkpoint = False
+        if not stored:
+            return None  # another writer signed this head or a later one already
+        # The database first, then the file: a file whose checkpoint is not in the database
+        # means one was deleted there, so the reverse order would make a crash look like tampering.
+        if self.checkpoint_dir is not None:
+            export_checkpoint(self.checkpoint_dir, head, envelope)
+        logger.info("audit log %s: checkpoint at %d records", self.log_id, head)
+        return cp
+
+    def close(self) -> None:
+        """Sign a last checkpoint if this process appended since the last one."""
+        if self._appended_since_checkpoint:
+            self.checkpoint()
+
+    # --- reading and checking --------------------------------------------------------------------
+
+    def verify(
+        self,
+        *,
+        progress: Callable[[int], None] | None = None,
+        extra_checkpoints: Sequence[Path] = (),
+    ) -> AuditVerification:
+        """Check the whole log: the chain, every stored checkpoint, and the exported ones.
+
+        Returns a verdict whose `.ok` is False and whose `.problem` names the
+        first bad record and how it is bad (modified, deleted, inserted,
+        reordered, truncated, rewritten) or the checkpoint that is wrong.
+        """
+        return verify_log(
+            self.db,
+            log_id=self.log_id,
+            trusted=self.trusted,
+            checkpoint_dir=self.checkpoint_dir,
+            extra=extra_checkpoints,
+            progress=progress,
+        )
+
+    def records(self, start: int = 1, end: int | None = None) -> Iterator[Entry]:
+        """The entries from position `start` to `end` (inclusive; the head if None), in order."""
+        return read_entries(self.db, start=start, end=end)
+
+    def tail(self, n: int = 10) -> list[Entry]:
+        """The last `n` entries, oldest first."""
+        return read_tail(self.db, n)
+
+    def export_jsonl(self, out: IO[bytes], *, start: int = 1) -> int:
+        """Write one JSON object per record (seq, hash, prev_hash, event) from `start`; how many."""
+        return write_jsonl(self.db, out, start=start)
+
+    def proof(self, seq: int) -> dict[str, Any]:
+        """A self-contained inclusion proof of record `seq` against the newest checkpoint covering it.
+
+        Anyone holding the log's public key checks it with `verify_proof`. A record
+        newer than every checkpoint gets one signed first.
+        """
+        doc = make_proof(self.db, seq=seq, log_id=self.log_id, trusted=self.trusted)
+        if doc is None:
+            self.checkpoint()
+            doc = make_proof(self.db, seq=seq, log_id=self.log_id, trusted=self.trusted)
+        if doc is None:
+            raise ConfigError(f"audit record {seq}: no checkpoint covers it")
+        return doc
+
+
+def _head(conn: Connection) -> tuple[int, bytes]:
+    row = conn.execute(
+        select(audit_records.c.seq, audit_records.c.hash).order_by(audit_records.c.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

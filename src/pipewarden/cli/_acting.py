@@ -1,0 +1,77 @@
+"""Who a command acts as, for commands that work for the local operator too (store, sign, scan, keys).
+
+With credentials (``$PIPEWARDEN_TOKEN``, or the session of `pipewarden login`)
+the command acts as that principal, authorized by the workspace's policy; a
+credential that does not authenticate stops the command (it never falls back).
+Without any, it acts as the local operator: whoever can read the workspace's
+key files (see `pipewarden.events.LocalOperator`). Either way every action is
+one event in the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from pipewarden.cli._common import default_actor
+
+if TYPE_CHECKING:
+    from pipewarden.events import Acting, Verdict
+    from pipewarden.events._event import Scalar
+    from pipewarden.identity import Policy, Subject
+    from pipewarden.workspace import Workspace
+
+__all__ = ["acting", "perform_where_recorded"]
+
+T = TypeVar("T")
+
+
+class _PolicyAuthorizer:
+    """A principal's decisions under the workspace's policy."""
+
+    def __init__(self, policy: Policy, subject: Subject) -> None:
+        self.policy = policy
+        self.subject = subject
+
+    def check(self, action: str, resource: str) -> Verdict:
+        return self.policy.check(self.subject, action, resource)
+
+
+def acting(ws: Workspace, *, actor: str | None = None) -> Acting:
+    """The principal behind this command's credentials, or the local operator (`actor`, else the OS user)."""
+    from pipewarden.cli._identity import acting_subject, cli_origin, session_file
+    from pipewarden.events import Acting, Actor, LocalOperator
+    from pipewarden.identity import TOKEN_ENV, Policy
+
+    origin = cli_origin()
+    if os.environ.get(TOKEN_ENV, "").strip() or session_file(ws).load() is not None:
+        subject = acting_subject(ws)
+        return Acting(
+            actor=Actor(subject.name, subject.kind, origin),
+            events=ws.events(),
+            authorizer=_PolicyAuthorizer(Policy.for_workspace(ws.root), subject),
+        )
+    return Acting(
+        actor=Actor(default_actor(actor), "system", origin), events=ws.events(), authorizer=LocalOperator()
+    )
+
+
+def perform_where_recorded(
+    workspace: Path | None,
+    action: str,
+    resource: str,
+    operation: Callable[[], T],
+    *,
+    describe: Callable[[T], Mapping[str, Scalar]] | None = None,
+) -> T:
+    """For commands that also work without a workspace (scan, sign with --key, verify with --public-key):
+    inside a workspace, authorized and recorded like any action; without one, there is no log to
+    record in and no principal to authorize, so the operation just runs."""
+    from pipewarden.workspace import Workspace
+
+    root = Workspace.locate(workspace)
+    if not (root / "config.yaml").exists():
+        return operation()
+    return acting(Workspace.open(root)).perform(action, resource, operation, describe=describe)

@@ -1,0 +1,95 @@
+"""Who runs a command: the principal behind ``$PIPEWARDEN_TOKEN`` or the session of `pipewarden login`.
+
+Commands that act for a principal call `require(ws, action, resource)`: it
+authenticates the caller (`acting_subject`) and authorizes the action through
+the workspace's policy, recording a denial as an event before refusing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from pipewarden.errors import AccessDenied, AuthenticationFailed
+
+if TYPE_CHECKING:
+    from pipewarden.identity import Authenticator, SessionFile, Subject
+    from pipewarden.workspace import Workspace
+
+__all__ = ["acting_subject", "authenticator", "cli_origin", "require", "session_file"]
+
+NOT_LOGGED_IN = "not logged in: run 'pipewarden login' (or set $PIPEWARDEN_TOKEN)"
+
+
+def cli_origin() -> str:
+    """Where a command-line request comes from: ``cli:<OS user>@<host>``.
+
+    It is what the throttle counts failures per, and what token use records.
+    The caller reports it about itself; the server uses the client's address.
+    """
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"cli:{user}@{socket.gethostname()}"[:256]
+
+
+def authenticator(ws: Workspace) -> Authenticator:
+    """The workspace's `Authenticator`: its database, event path and key ring."""
+    from pipewarden.identity import Authenticator
+
+    return Authenticator(ws.database(), events=ws.events(), keyring=ws.keyring())
+
+
+def session_file(ws: Workspace) -> SessionFile:
+    from pipewarden.identity import SessionFile
+
+    return SessionFile.for_workspace(ws.root)
+
+
+def acting_subject(ws: Workspace) -> Subject:
+    """The principal running this command: ``$PIPEWARDEN_TOKEN`` if set, else the stored login session.
+
+    Raises `AuthenticationFailed` ("not logged in ...") when there is neither,
+    and when the token is expired, revoked or its owner disabled.
+    """
+    from pipewarden.identity import TOKEN_ENV
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        stored = session_file(ws).load()
+        if stored is None:
+            raise AuthenticationFailed(NOT_LOGGED_IN)
+        token = stored.token
+    return authenticator(ws).authenticate_token(token, origin=cli_origin())
+
+
+def require(ws: Workspace, action: str, resource: str) -> Subject:
+    """Authenticate the caller and authorize `action` on `resource`; return the `Subject` acting.
+
+    A denial is emitted as one event (outcome ``denied``, the deciding rule)
+    and raised as `AccessDenied` carrying the `Decision`.
+    """
+    from pipewarden.events import Event
+    from pipewarden.identity import Policy
+
+    subject = acting_subject(ws)
+    decision = Policy.default().check(subject, action, resource)
+    if not decision.allowed:
+        ws.events().emit(
+            Event(
+                action=action,
+                actor=subject.name,
+                actor_kind=subject.kind,
+                resource=resource,
+                outcome="denied",
+                origin=cli_origin(),
+                attributes={"rule": decision.rule[:512], "token_id": subject.token_id},
+            )
+        )
+        raise AccessDenied(
+            f"{subject.name}: {action} on {resource} is not allowed ({decision.rule})", decision=decision
+        )
+    return subject
