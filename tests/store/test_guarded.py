@@ -87,7 +87,7 @@ def test_out_of_scope_is_denied_recorded_and_nothing_is_written(
     store: ArtifactStore, log: AuditLog, tmp_path: Path
 ) -> None:
     engineer = Subject("ada", "user", (Grant("ml-engineer", "project:fraud"),), mfa=True)
-    with pytest.raises(AccessDenied, match="artifact.write on artifact:churn/train"):
+    with pytest.raises(AccessDenied, match=r"artifact\.write on artifact:churn/train"):
         _as(store, log, engineer).put(_csv(tmp_path), name="churn/train")
     assert store.names() == []
     [event] = _events(log)
