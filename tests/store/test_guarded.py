@@ -16,15 +16,6 @@ from pipewarden.store import ArtifactStore, GuardedStore, LocalBackend
 from tests.store.test_store import _evil_pickle
 
 
-class _As:
-    def __init__(self, subject: Subject) -> None:
-        self.subject = subject
-        self.policy = Policy.default()
-
-    def check(self, action: str, resource: str) -> object:
-        return self.policy.check(self.subject, action, resource)
-
-
 @pytest.fixture
 def log(database: Database, tmp_path: Path) -> AuditLog:
     key = SigningKey.generate()
@@ -52,7 +43,9 @@ def store(tmp_path: Path) -> ArtifactStore:
 
 def _as(store: ArtifactStore, log: AuditLog, subject: Subject) -> GuardedStore:
     actor = Actor(subject.name, subject.kind, "10.0.0.7")
-    return GuardedStore(store, Acting(actor=actor, events=Events(log), authorizer=_As(subject)))  # type: ignore[arg-type]
+    return GuardedStore(
+        store, Acting(actor=actor, events=Events(log), authorizer=Policy.default().bind(subject))
+    )
 
 
 def _events(log: AuditLog) -> list[Event]:

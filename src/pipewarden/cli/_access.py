@@ -93,7 +93,9 @@ def check(
     try:
         decision = _access(_workspace(workspace)).check(user, action, resource, mfa=not no_mfa)
     except PipewardenError as exc:
-        raise fail(exc) from None
+        fail(exc)
+        # Exit 1 means "denied" here, so every error (an unknown user too) is 2.
+        raise typer.Exit(EXIT_USAGE) from None
     if as_json:
         typer.echo(json.dumps({**decision.to_dict(), "mfa": not no_mfa}, indent=2))
     else:

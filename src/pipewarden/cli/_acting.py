@@ -18,25 +18,13 @@ from typing import TYPE_CHECKING, TypeVar
 from pipewarden.cli._common import default_actor
 
 if TYPE_CHECKING:
-    from pipewarden.events import Acting, Verdict
+    from pipewarden.events import Acting
     from pipewarden.events._event import Scalar
-    from pipewarden.identity import Policy, Subject
     from pipewarden.workspace import Workspace
 
 __all__ = ["acting", "perform_where_recorded"]
 
 T = TypeVar("T")
-
-
-class _PolicyAuthorizer:
-    """A principal's decisions under the workspace's policy."""
-
-    def __init__(self, policy: Policy, subject: Subject) -> None:
-        self.policy = policy
-        self.subject = subject
-
-    def check(self, action: str, resource: str) -> Verdict:
-        return self.policy.check(self.subject, action, resource)
 
 
 def acting(ws: Workspace, *, actor: str | None = None) -> Acting:
@@ -51,7 +39,7 @@ def acting(ws: Workspace, *, actor: str | None = None) -> Acting:
         return Acting(
             actor=Actor(subject.name, subject.kind, origin),
             events=ws.events(),
-            authorizer=_PolicyAuthorizer(Policy.for_workspace(ws.root), subject),
+            authorizer=Policy.for_workspace(ws.root).bind(subject),
         )
     return Acting(
         actor=Actor(default_actor(actor), "system", origin), events=ws.events(), authorizer=LocalOperator()

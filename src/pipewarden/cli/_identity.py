@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pipewarden.identity import Authenticator, SessionFile, Subject
     from pipewarden.workspace import Workspace
 
-__all__ = ["acting_subject", "authenticator", "cli_origin", "require", "session_file"]
+__all__ = ["acting_subject", "authenticator", "authorize", "cli_origin", "require", "session_file"]
 
 NOT_LOGGED_IN = "not logged in: run 'pipewarden login' (or set $PIPEWARDEN_TOKEN)"
 
@@ -38,9 +38,11 @@ def cli_origin() -> str:
 
 def authenticator(ws: Workspace) -> Authenticator:
     """The workspace's `Authenticator`: its database, event path and key ring."""
-    from pipewarden.identity import Authenticator
+    from pipewarden.identity import Authenticator, Policy
 
-    return Authenticator(ws.database(), events=ws.events(), keyring=ws.keyring())
+    return Authenticator(
+        ws.database(), events=ws.events(), keyring=ws.keyring(), policy=Policy.for_workspace(ws.root)
+    )
 
 
 def session_file(ws: Workspace) -> SessionFile:
@@ -72,11 +74,17 @@ def require(ws: Workspace, action: str, resource: str) -> Subject:
     A denial is emitted as one event (outcome ``denied``, the deciding rule)
     and raised as `AccessDenied` carrying the `Decision`.
     """
+    subject = acting_subject(ws)
+    authorize(ws, subject, action, resource)
+    return subject
+
+
+def authorize(ws: Workspace, subject: Subject, action: str, resource: str) -> None:
+    """`require` for a subject already authenticated (when the action depends on who it is)."""
     from pipewarden.events import Event
     from pipewarden.identity import Policy
 
-    subject = acting_subject(ws)
-    decision = Policy.default().check(subject, action, resource)
+    decision = Policy.for_workspace(ws.root).check(subject, action, resource)
     if not decision.allowed:
         ws.events().emit(
             Event(
@@ -92,4 +100,3 @@ def require(ws: Workspace, action: str, resource: str) -> Subject:
         raise AccessDenied(
             f"{subject.name}: {action} on {resource} is not allowed ({decision.rule})", decision=decision
         )
-    return subject

@@ -5,6 +5,14 @@
 >>> totp = Totp.generate()
 >>> step = totp.verify(totp.code_at(time.time()), last_step=None)   # store `step`; replays fail
 
+Authentication: accounts, logins with a password and a second factor (TOTP, recovery codes), login
+throttling, sessions and API tokens; each attempt and change is one event (docs/access.md).
+
+>>> from pipewarden.identity import Authenticator
+>>> auth = Authenticator(db, events=events, keyring=keyring)
+>>> result = auth.login("ada", password, origin="203.0.113.5", totp_code="492039")
+>>> auth.authenticate_token(result.session.token, origin="203.0.113.5")   # a Subject
+
 Authorization: roles, grants and the policy that decides (docs/access.md).
 
 >>> from pipewarden.identity import Grant, Policy, Subject
@@ -16,41 +24,77 @@ Authorization: roles, grants and the policy that decides (docs/access.md).
 from __future__ import annotations
 
 from pipewarden.identity._access import Access
+from pipewarden.identity._accounts import ADMIN_ROLE, Accounts, Principal
 from pipewarden.identity._actions import ACTIONS, RESOURCE_TYPES
+from pipewarden.identity._apitokens import (
+    DEFAULT_TOKEN_LIFETIME,
+    MAX_TOKEN_LIFETIME,
+    SESSION_LIFETIME,
+    NewToken,
+    TokenInfo,
+)
+from pipewarden.identity._auth import Authenticator, LoginResult, LoginStatus, MfaEnrolled, Session
 from pipewarden.identity._bindings import Binding, Group, grants_for
+from pipewarden.identity._mfa import RECOVERY_CODE_COUNT, MfaEnrolment, RecoveryCodes
 from pipewarden.identity._passwords import MIN_LENGTH, MIN_SCORE, PasswordPolicy, Verified
 from pipewarden.identity._patterns import TokenScope
 from pipewarden.identity._policy import DENY_BY_DEFAULT, POLICY_FILE, Decision, Policy, SubjectPolicy
 from pipewarden.identity._policyfile import POLICY_FORMAT
 from pipewarden.identity._roles import BUILTIN_ROLES, Role, Rule
+from pipewarden.identity._sessions import TOKEN_ENV, SessionFile, StoredSession
 from pipewarden.identity._subject import Grant, Subject
+from pipewarden.identity._throttle import Charge, CounterRule, Throttle, Throttled, ThrottleRule
 from pipewarden.identity._tokens import TOKEN_PREFIX, IssuedToken, ParsedToken, issue_token, parse_token
 from pipewarden.identity._totp import SECRET_BYTES, Totp, hotp
 
 __all__ = [
     "ACTIONS",
+    "ADMIN_ROLE",
     "BUILTIN_ROLES",
+    "DEFAULT_TOKEN_LIFETIME",
     "DENY_BY_DEFAULT",
+    "MAX_TOKEN_LIFETIME",
     "MIN_LENGTH",
     "MIN_SCORE",
     "POLICY_FILE",
     "POLICY_FORMAT",
+    "RECOVERY_CODE_COUNT",
     "RESOURCE_TYPES",
     "SECRET_BYTES",
+    "SESSION_LIFETIME",
+    "TOKEN_ENV",
     "TOKEN_PREFIX",
     "Access",
+    "Accounts",
+    "Authenticator",
     "Binding",
+    "Charge",
+    "CounterRule",
     "Decision",
     "Grant",
     "Group",
     "IssuedToken",
+    "LoginResult",
+    "LoginStatus",
+    "MfaEnrolled",
+    "MfaEnrolment",
+    "NewToken",
     "ParsedToken",
     "PasswordPolicy",
     "Policy",
+    "Principal",
+    "RecoveryCodes",
     "Role",
     "Rule",
+    "Session",
+    "SessionFile",
+    "StoredSession",
     "Subject",
     "SubjectPolicy",
+    "Throttle",
+    "ThrottleRule",
+    "Throttled",
+    "TokenInfo",
     "TokenScope",
     "Totp",
     "Verified",

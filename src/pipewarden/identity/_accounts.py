@@ -22,8 +22,8 @@ from pipewarden.db import Database, api_tokens, group_members, groups, principal
 from pipewarden.errors import AccessDenied, ConfigError, IdentityError
 from pipewarden.events import Actor, Event, Events
 from pipewarden.identity._bindings import grant, grants_for
-from pipewarden.identity._patterns import check_name
 from pipewarden.identity._passwords import PasswordPolicy
+from pipewarden.identity._patterns import check_name
 from pipewarden.identity._subject import Grant
 
 __all__ = ["ADMIN_ROLE", "PRINCIPAL_KINDS", "Accounts", "Principal", "emit", "utcnow"]

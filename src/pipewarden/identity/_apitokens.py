@@ -9,17 +9,22 @@ roles, and lives until its expiry (at most `MAX_TOKEN_LIFETIME`) or revocation.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, insert, select, update
 
-from pipewarden.db import api_tokens, principals
-from pipewarden.errors import ConfigError
+from pipewarden.db import Database, api_tokens, principals
+from pipewarden.errors import AccessDenied, AuthenticationFailed, ConfigError, IdentityError
+from pipewarden.events import Actor, Events
+from pipewarden.identity._accounts import Scalar, emit, utcnow
+from pipewarden.identity._bindings import grants_for
 from pipewarden.identity._patterns import TokenScope
-from pipewarden.identity._tokens import issue_token
+from pipewarden.identity._policy import Decision, Policy
+from pipewarden.identity._subject import Subject
+from pipewarden.identity._tokens import issue_token, parse_token
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
@@ -28,6 +33,7 @@ __all__ = [
     "SESSION_LIFETIME",
     "NewToken",
     "TokenInfo",
+    "Tokens",
     "check_lifetime",
     "check_scopes",
     "insert_token",
@@ -39,6 +45,9 @@ DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
 MAX_TOKEN_LIFETIME = timedelta(days=365)
 SESSION_LIFETIME = timedelta(hours=12)
 MAX_SCOPES = 32
+#: A token's last use is written at most this often per origin (a busy token is not a write per request).
+LAST_USE_GRANULARITY = timedelta(minutes=1)
+_NOT_ACCEPTED = "the credentials were not accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,9 @@ def check_lifetime(lifetime: timedelta) -> timedelta:
     if lifetime <= timedelta(0):
         raise ConfigError("a token's lifetime must be positive")
     if lifetime > MAX_TOKEN_LIFETIME:
-        raise ConfigError(f"a token lives at most {MAX_TOKEN_LIFETIME.days} days; make a new one when it ends")
+        raise ConfigError(
+            f"a token lives at most {MAX_TOKEN_LIFETIME.days} days; make a new one when it ends"
+        )
     return lifetime
 
 
@@ -178,3 +189,261 @@ def insert_token(
         )
     )
     return NewToken(info, issued.plaintext)
+
+
+class Tokens:
+    """API tokens and sessions of one database: authenticate, create, list, revoke; each change an event.
+
+    Creating, listing and revoking are authorized here, against the policy,
+    for the acting `Subject`: one's own tokens need ``token.create`` /
+    ``token.read`` / ``token.revoke`` on ``token:<self>``, anyone else's
+    ``token.manage`` on ``token:<owner>``.
+    """
+
+    def __init__(
+        self, db: Database, *, events: Events, policy: Policy, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.policy = policy
+        self.clock = clock
+
+    def _emit(
+        self, action: str, actor: Actor, resource: str, outcome: str, attributes: dict[str, Scalar]
+    ) -> None:
+        emit(self.events, action, actor=actor, resource=resource, outcome=outcome, attributes=attributes)
+
+    def authorize(
+        self, by: Subject, action: str, resource: str, *, origin: str, event: str | None = None
+    ) -> Decision:
+        """`Policy.check`; a denial is one event (named `event`, else `action`) and `AccessDenied`."""
+        decision = self.policy.check(by, action, resource)
+        if not decision.allowed:
+            actor = Actor(by.name, by.kind, origin)
+            self._emit(event or action, actor, resource, "denied", {"rule": decision.rule[:512]})
+            raise AccessDenied(
+                f"{by.name}: {action} on {resource} is not allowed ({decision.rule})", decision=decision
+            )
+        return decision
+
+    # --- using a token ---------------------------------------------------------------------------
+
+    def authenticate(self, token: str, *, origin: str) -> Subject:
+        """The `Subject` behind a token, or `AuthenticationFailed` (after one ``token.use`` event)."""
+        now = self.clock()
+        anonymous = Actor("anonymous", "anonymous", origin)
+        try:
+            parsed = parse_token(token)
+        except AuthenticationFailed:
+            self._emit("token.use", anonymous, "token:?", "denied", {"reason": "malformed"})
+            raise
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute(
+                token_query()
+                .add_columns(principals.c.kind.label("owner_kind"), principals.c.disabled)
+                .where(api_tokens.c.token_id == parsed.token_id)
+            ).first()
+            grants = grants_for(conn, row.owner) if row is not None else ()
+        resource = f"token:{row.owner if row is not None else '?'}/{parsed.token_id}"
+        try:
+            if row is None:
+                raise AuthenticationFailed(_NOT_ACCEPTED)
+            parsed.check(row.digest)
+        except AuthenticationFailed:
+            self._emit("token.use", anonymous, resource, "denied", {"reason": "unknown"})
+            raise AuthenticationFailed(_NOT_ACCEPTED) from None
+        # The token is genuine: its holder may be told why it no longer works.
+        what = "the login session" if row.kind == "session" else f"token {row.token_id}"
+        again = "run 'pipewarden login'" if row.kind == "session" else "ask for a new token"
+        reason, message = None, ""
+        if row.revoked_at is not None:
+            reason, message = "revoked", f"{what} was revoked; {again}"
+        elif row.expires_at <= now:
+            reason, message = "expired", f"{what} expired at {row.expires_at.isoformat()}; {again}"
+        elif row.disabled:
+            reason, message = "disabled", f"{what}: its owner {row.owner} is disabled"
+        if reason is not None:
+            owner = Actor(row.owner, row.owner_kind, origin)
+            self._emit("token.use", owner, resource, "denied", {"reason": reason, "kind": row.kind})
+            raise AuthenticationFailed(message)
+        self._record_use(row, origin=origin, at=now)
+        scopes = None if row.kind == "session" else frozenset(json.loads(row.scopes))
+        return Subject(
+            row.owner, row.owner_kind, grants, mfa=bool(row.mfa), token_scopes=scopes, token_id=row.token_id
+        )
+
+    def _record_use(self, row: Row[Any], *, origin: str, at: datetime) -> None:
+        last = row.last_used_at
+        if last is not None and row.last_used_origin == origin and at - last < LAST_USE_GRANULARITY:
+            return
+        with self.db.transaction() as conn:
+            conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_id == row.token_id)
+                .values(last_used_at=at, last_used_origin=origin[:256])
+            )
+
+    def end_session(self, token: str, *, origin: str) -> TokenInfo:
+        """Revoke the login session `token` (one ``auth.logout`` event); an API token is refused."""
+        parsed = parse_token(token)
+        with self.db.transaction() as conn:
+            row = conn.execute(token_query().where(api_tokens.c.token_id == parsed.token_id)).first()
+            if row is None:
+                raise AuthenticationFailed(_NOT_ACCEPTED)
+            parsed.check(row.digest)
+            if row.kind != "session":
+                raise ConfigError(
+                    f"token {row.token_id}: an API token, not a login session; "
+                    "revoke it with 'pipewarden token revoke'"
+                )
+            ended = row.revoked_at is not None
+            if not ended:
+                conn.execute(
+                    update(api_tokens)
+                    .where(api_tokens.c.token_id == row.token_id)
+                    .values(revoked_at=self.clock())
+                )
+            info = token_info(conn.execute(token_query().where(api_tokens.c.token_id == row.token_id)).one())
+        actor = Actor(info.owner, "user", origin)
+        self._emit(
+            "auth.logout", actor, f"user:{info.owner}", "allowed", {"session": info.token_id, "ended": ended}
+        )
+        return info
+
+    def info(self, token_id: str) -> TokenInfo:
+        """A token's record, for its own holder (`whoami`): the caller has authenticated with it."""
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute(token_query().where(api_tokens.c.token_id == token_id)).first()
+        if row is None:
+            raise IdentityError(f"token {token_id}: no such token")
+        return token_info(row)
+
+    # --- managing tokens -------------------------------------------------------------------------
+
+    def insert(
+        self,
+        conn: Connection,
+        *,
+        principal_id: int,
+        owner: str,
+        kind: str,
+        scopes: Sequence[str],
+        description: str,
+        lifetime: timedelta,
+        mfa: bool,
+    ) -> NewToken:
+        return insert_token(
+            conn,
+            principal_id=principal_id,
+            owner=owner,
+            kind=kind,
+            scopes=scopes,
+            description=description,
+            created_at=self.clock(),
+            lifetime=lifetime,
+            mfa=mfa,
+        )
+
+    def create(
+        self,
+        owner: str,
+        *,
+        by: Subject,
+        scopes: Sequence[str],
+        lifetime: timedelta,
+        origin: str,
+        description: str = "",
+        mfa_required: bool,
+    ) -> NewToken:
+        """An API token for `owner`, shown once; one ``token.create`` event.
+
+        Made only from a login session (a token does not mint tokens). When
+        the owner holds a role that requires MFA the acting session must have
+        passed MFA; the token then carries that assurance (`mfa`), as it
+        carries the creator's session's otherwise.
+        """
+        actor = Actor(by.name, by.kind, origin)
+        resource = f"token:{owner}"
+        action = "token.create" if owner == by.name else "token.manage"
+        self.authorize(by, action, resource, origin=origin, event="token.create")
+        checked = check_scopes(scopes)
+        check_lifetime(lifetime)
+        refusal = None
+        if by.token_scopes is not None:
+            refusal = "API tokens are made from a login session, not with another API token"
+        elif mfa_required and not by.mfa:
+            refusal = (
+                f"{owner} holds a role that requires MFA; make its tokens from a session that passed MFA"
+            )
+        if refusal is not None:
+            self._emit("token.create", actor, resource, "denied", {"reason": refusal})
+            raise AccessDenied(f"{by.name}: {refusal}")
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                select(principals.c.id, principals.c.disabled).where(principals.c.name == owner)
+            ).first()
+            if row is None:
+                raise IdentityError(f"{owner}: no such user or service account")
+            if row.disabled:
+                raise IdentityError(f"{owner}: is disabled; enable it before making it tokens")
+            new = self.insert(
+                conn,
+                principal_id=int(row.id),
+                owner=owner,
+                kind="api",
+                scopes=checked,
+                description=description,
+                lifetime=lifetime,
+                mfa=by.mfa,
+            )
+        self._emit(
+            "token.create",
+            actor,
+            f"token:{owner}/{new.info.token_id}",
+            "allowed",
+            {
+                "owner": owner,
+                "token_id": new.info.token_id,
+                "scopes": " ".join(checked)[:1024],
+                "expires_at": new.info.expires_at.isoformat(),
+                "mfa": new.info.mfa,
+            },
+        )
+        return new
+
+    def list(self, *, by: Subject, origin: str, owner: str | None = None) -> tuple[TokenInfo, ...]:
+        """Tokens of `owner` (default: `by`'s; '*': everyone's), newest first; one ``token.read`` event."""
+        whose = owner or by.name
+        action = "token.read" if whose == by.name else "token.manage"
+        resource = f"token:{whose}"
+        self.authorize(by, action, resource, origin=origin, event="token.read")
+        query = token_query().order_by(api_tokens.c.created_at.desc(), api_tokens.c.token_id)
+        if whose != "*":
+            query = query.where(principals.c.name == whose)
+        with self.db.transaction(write=False) as conn:
+            found = tuple(token_info(r) for r in conn.execute(query))
+        actor = Actor(by.name, by.kind, origin)
+        self._emit("token.read", actor, resource, "allowed", {"count": len(found)})
+        return found
+
+    def revoke(self, token_id: str, *, by: Subject, origin: str) -> TokenInfo:
+        """Revoke a token or session at once; one ``token.revoke`` event."""
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute(token_query().where(api_tokens.c.token_id == token_id)).first()
+        if row is None:
+            raise IdentityError(f"token {token_id}: no such token")
+        resource = f"token:{row.owner}/{token_id}"
+        action = "token.revoke" if row.owner == by.name else "token.manage"
+        self.authorize(by, action, resource, origin=origin, event="token.revoke")
+        with self.db.transaction() as conn:
+            done = conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            ).rowcount
+            info = token_info(conn.execute(token_query().where(api_tokens.c.token_id == token_id)).one())
+        if done != 1:
+            raise IdentityError(f"token {token_id}: was revoked already")
+        actor = Actor(by.name, by.kind, origin)
+        self._emit("token.revoke", actor, resource, "allowed", {"owner": info.owner, "kind": info.kind})
+        return info

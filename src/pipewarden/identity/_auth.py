@@ -17,17 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from pipewarden.crypto import KeyRing
 from pipewarden.db import Database, api_tokens, principals, recovery_codes
-from pipewarden.errors import AuthenticationFailed, ConfigError, IdentityError
+from pipewarden.errors import AccessDenied, ConfigError, IdentityError
 from pipewarden.events import Actor, Events
 from pipewarden.identity._accounts import Scalar, emit, utcnow
 from pipewarden.identity._apitokens import SESSION_LIFETIME, NewToken, TokenInfo, Tokens
 from pipewarden.identity._bindings import grants_for
 from pipewarden.identity._logins import Credentials, Proof, Verifier
-from pipewarden.identity._mfa import MfaEnrolment, RecoveryCodes, new_recovery_codes, recovery_digest, seal_secret
+from pipewarden.identity._mfa import (
+    MfaEnrolment,
+    RecoveryCodes,
+    new_recovery_codes,
+    recovery_digest,
+    seal_secret,
+)
 from pipewarden.identity._passwords import PasswordPolicy
 from pipewarden.identity._policy import Policy
 from pipewarden.identity._subject import Grant, Subject
@@ -84,6 +90,14 @@ class MfaEnrolled:
 
     recovery_codes: RecoveryCodes
     login: LoginResult
+
+
+def _replace_recovery_codes(conn: Connection, principal_id: int, codes: RecoveryCodes) -> None:
+    conn.execute(delete(recovery_codes).where(recovery_codes.c.principal_id == principal_id))
+    conn.execute(
+        insert(recovery_codes),
+        [{"principal_id": principal_id, "digest": recovery_digest(codes.principal, c)} for c in codes.codes],
+    )
 
 
 class Authenticator:
@@ -172,12 +186,12 @@ class Authenticator:
         *,
         action: str,
         extra: dict[str, Scalar] | None = None,
-        before: Callable[..., None] | None = None,
+        before: Callable[[Connection], None] | None = None,
     ) -> LoginResult:
         """Commit the proof (code use, rehash), store a session, refund the throttle, emit `action`."""
         new_session: list[NewToken] = []
 
-        def store(conn: object) -> None:
+        def store(conn: Connection) -> None:
             if before is not None:
                 before(conn)
             new_session.append(
@@ -234,13 +248,15 @@ class Authenticator:
         sees a code from it). One ``auth.mfa_enrol`` event.
         """
         creds = Credentials(name, password, totp_code=totp_code, recovery_code=recovery_code)
-        proof = self._verifier.verify(creds, origin=origin, action="auth.mfa_enrol", second_factor="if_enrolled")
+        proof = self._verifier.verify(
+            creds, origin=origin, action="auth.mfa_enrol", second_factor="if_enrolled"
+        )
         totp = Totp.generate()
         sealed = seal_secret(self.keyring, proof.name, totp)
         now = self.clock()
 
-        def store(conn: object) -> None:
-            conn.execute(  # type: ignore[attr-defined]
+        def store(conn: Connection) -> None:
+            conn.execute(
                 update(principals)
                 .where(principals.c.id == proof.principal_id)
                 .values(mfa_pending_secret=sealed, mfa_pending_at=now)
@@ -271,9 +287,8 @@ class Authenticator:
         codes = new_recovery_codes(proof.name)
         now = self.clock()
 
-        def store(conn: object) -> None:
-            c = conn
-            c.execute(  # type: ignore[attr-defined]
+        def store(conn: Connection) -> None:
+            conn.execute(
                 update(principals)
                 .where(principals.c.id == proof.principal_id)
                 .values(
@@ -283,11 +298,7 @@ class Authenticator:
                     mfa_pending_at=None,
                 )
             )
-            c.execute(delete(recovery_codes).where(recovery_codes.c.principal_id == proof.principal_id))  # type: ignore[attr-defined]
-            c.execute(  # type: ignore[attr-defined]
-                recovery_codes.insert(),
-                [{"principal_id": proof.principal_id, "digest": recovery_digest(proof.name, k)} for k in codes.codes],
-            )
+            _replace_recovery_codes(conn, proof.principal_id, codes)
 
         subject = Subject(proof.name, "user", proof.grants, mfa=True)
         result = self._sign_in(
@@ -306,17 +317,17 @@ class Authenticator:
     ) -> RecoveryCodes:
         """Replace every recovery code with ten new ones (shown once); needs password and second factor."""
         creds = Credentials(name, password, totp_code=totp_code, recovery_code=recovery_code)
-        proof = self._verifier.verify(creds, origin=origin, action="auth.recovery_code", second_factor="required")
+        proof = self._verifier.verify(
+            creds, origin=origin, action="auth.recovery_code", second_factor="required"
+        )
         codes = new_recovery_codes(proof.name)
 
-        def store(conn: object) -> None:
-            conn.execute(delete(recovery_codes).where(recovery_codes.c.principal_id == proof.principal_id))  # type: ignore[attr-defined]
-            conn.execute(  # type: ignore[attr-defined]
-                recovery_codes.insert(),
-                [{"principal_id": proof.principal_id, "digest": recovery_digest(proof.name, k)} for k in codes.codes],
-            )
+        def store(conn: Connection) -> None:
+            _replace_recovery_codes(conn, proof.principal_id, codes)
 
-        self._verifier.commit(proof, origin=origin, action="auth.recovery_code", then=store, trust_origin=False)
+        self._verifier.commit(
+            proof, origin=origin, action="auth.recovery_code", then=store, trust_origin=False
+        )
         emit(
             self.events,
             "auth.recovery_code",
@@ -346,12 +357,14 @@ class Authenticator:
                 outcome="denied",
                 attributes={"reason": "the acting session has no MFA"},
             )
-            raise AuthenticationFailed(
-                f"{by.name}: resetting another user's MFA needs a session that passed MFA; log in again"
+            raise AccessDenied(
+                f"{by.name}: resetting a user's MFA needs a session that passed MFA; log in again"
             )
         now = self.clock()
         with self.db.transaction() as conn:
-            row = conn.execute(select(principals.c.id, principals.c.kind).where(principals.c.name == name)).first()
+            row = conn.execute(
+                select(principals.c.id, principals.c.kind).where(principals.c.name == name)
+            ).first()
             if row is None or row.kind != "user":
                 raise IdentityError(f"{name}: no such user")
             conn.execute(

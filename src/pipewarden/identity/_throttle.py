@@ -135,7 +135,7 @@ class Throttle:
         )
 
     def admit(self, account: str, origin: str, *, at: datetime) -> Charge | Throttled:
-        """Refuse the attempt if a counter that applies is locked; otherwise charge it and return the charge."""
+        """Refuse the attempt if a counter that applies is locked; else charge it and return the charge."""
         pair_key, account_key, origin_key = self.keys(account, origin)
         with self.db.transaction() as conn:
             rows = {key: self._lock_row(conn, key) for key in (pair_key, account_key, origin_key)}
