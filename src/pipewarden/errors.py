@@ -20,6 +20,7 @@ caller can catch the whole family with one clause. Each part has one base::
     │   └── ArtifactRefused     the scan found something at or above the threshold; carries the Report
     ├── IdentityError           the identity part
     │   ├── AuthenticationFailed  a credential (password, one-time code, token) was not accepted
+    │   │   └── LoginThrottled    too many failed logins: refused before any credential was checked
     │   └── AccessDenied        an authenticated principal lacks the permission; carries the Decision
     └── DatabaseError           the database cannot be reached or refused an operation
 
@@ -32,6 +33,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pipewarden.findings import Report
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "IdentityError",
     "IntegrityError",
     "KeyRingError",
+    "LoginThrottled",
     "PipewardenError",
     "ReportError",
     "SafeLoadError",
@@ -134,6 +138,17 @@ class IdentityError(PipewardenError):
 
 class AuthenticationFailed(IdentityError):
     """A credential was not accepted. The message never says which part was wrong."""
+
+
+class LoginThrottled(AuthenticationFailed):
+    """Too many failed logins for this account or origin: refused, unchecked, until `retry_after`.
+
+    Known and unknown account names are throttled alike, so this says nothing about whether one exists.
+    """
+
+    def __init__(self, message: str, *, retry_after: datetime) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AccessDenied(IdentityError):

@@ -25,6 +25,7 @@ from pipewarden.identity import (
     Principal,
     ThrottleRule,
     Totp,
+    Verified,
 )
 
 #: 2026-01-05 09:00:00 UTC: a TOTP step boundary (a multiple of 30 seconds).
@@ -56,7 +57,7 @@ class CountingPolicy(PasswordPolicy):
         self.dummy_verifications = 0
         self.verifications = 0
 
-    def verify(self, stored_hash: str, password: str):  # type: ignore[no-untyped-def]
+    def verify(self, stored_hash: str, password: str) -> Verified:
         self.verifications += 1
         return super().verify(stored_hash, password)
 

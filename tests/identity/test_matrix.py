@@ -78,6 +78,7 @@ policy.read       YYN    NNN          NNN             NNN      NNN     NNN
 policy.update     YYN    NNN          NNN             NNN      NNN     NNN
 key.read          YYN    NNN          NNN             NNN      NNN     NNN
 key.rotate        YYN    NNN          NNN             NNN      NNN     NNN
+key.trust         YYN    NNN          NNN             NNN      NNN     NNN
 alert.read        YYN    YYN          NNN             NNN      NNN     NNN
 alert.ack         YYN    NNN          NNN             NNN      NNN     NNN
 alert.silence     YYN    NNN          NNN             NNN      NNN     NNN

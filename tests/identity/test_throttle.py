@@ -87,6 +87,21 @@ def test_the_account_counter_slows_a_new_origin_of_a_real_user_too(database: Dat
     assert isinstance(throttle.admit("ada", "192.0.2.1", at=at(6)), Charge)
 
 
+def test_people_behind_a_busy_shared_address_are_not_locked_out_by_its_spraying(database: Database) -> None:
+    """One office address: an attacker sprays from it, colleagues keep logging in to their own accounts."""
+    throttle = Throttle(database)
+    office = "192.0.2.10"
+    for n in range(5):
+        succeed(throttle, f"colleague{n}", office, at(0))
+    for n in range(21):
+        fail(throttle, f"victim{n}", office, at(1 + n * 0.01))
+    # The address is locked for accounts new to it, and not for the colleagues' own.
+    assert isinstance(throttle.admit("someone-new", office, at=at(1.5)), Throttled)
+    for n in range(5):
+        fail(throttle, f"colleague{n}", office, at(1.5))  # a typo is charged to their own pair only
+        succeed(throttle, f"colleague{n}", office, at(1.5))
+
+
 def test_an_origin_spraying_many_accounts_is_slowed_down(database: Database) -> None:
     throttle = Throttle(database)
     for n in range(21):
@@ -107,9 +122,10 @@ def test_a_success_refunds_its_own_charge_and_clears_its_pair(database: Database
     # The pair starts over; the account and origin keep the failures (they age out instead).
     assert throttle.state(pair) == (0, None)
     assert throttle.state(account)[0] == 2 and throttle.state(origin)[0] == 2
-    # Known now: the account counter is not charged for this origin any more.
+    # Known now: only the pair is charged for this account at this origin.
     fail(throttle, "ada", USER_ORIGIN, at(3))
-    assert throttle.state(account)[0] == 2 and throttle.state(pair)[0] == 1
+    assert throttle.state(pair)[0] == 1
+    assert throttle.state(account)[0] == 2 and throttle.state(origin)[0] == 2
 
 
 def test_attempts_in_flight_are_charged_before_they_are_checked(database: Database) -> None:
@@ -217,3 +233,18 @@ def test_an_unknown_name_is_throttled_exactly_like_a_real_one(database: Database
         str(messages["nobody"][1].isoformat(timespec="seconds")),
         str(messages["ada"][1].isoformat(timespec="seconds")),
     )
+
+
+def test_the_real_user_logs_in_from_home_while_the_account_is_under_attack(
+    database: Database, tmp_path: Path
+) -> None:
+    kit = Kit(database, tmp_path)
+    kit.user("ada")
+    assert kit.auth.login("ada", STRONG, origin=USER_ORIGIN).session is not None  # home is known now
+    for n in range(12):
+        with pytest.raises(AuthenticationFailed):  # LoginThrottled included, once locked
+            kit.auth.login("ada", "wrong password, not hers", origin=f"203.0.113.{n % 3}")
+        kit.clock.advance(0.5)
+    with pytest.raises(LoginThrottled):
+        kit.auth.login("ada", STRONG, origin="192.0.2.77")  # new to the account: waits like the attacker
+    assert kit.auth.login("ada", STRONG, origin=USER_ORIGIN).session is not None

@@ -17,11 +17,11 @@ alike, ``second_factor``, ``second_factor_needed``, ``throttled`` or
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, NoReturn
 
-from sqlalchemy import Connection, Row, func, or_, select, update
+from sqlalchemy import Connection, Row, or_, select, update
 
 from pipewarden.crypto import KeyRing
 from pipewarden.db import Database, principals, recovery_codes
@@ -226,8 +226,6 @@ class Verifier:
         window: timedelta | None,
         now: datetime,
     ) -> Proof:
-        from dataclasses import replace
-
         if mode == "pending":
             fresh = row.mfa_pending_at is not None and (window is None or now - row.mfa_pending_at <= window)
             if row.mfa_pending_secret is None or not fresh:
@@ -326,12 +324,3 @@ class Verifier:
                 .where(me, principals.c.password_hash == proof.old_hash)
                 .values(password_hash=proof.new_hash)
             )
-
-    def unused_recovery_codes(self, principal_id: int) -> int:
-        with self.db.transaction(write=False) as conn:
-            count = conn.execute(
-                select(func.count())
-                .select_from(recovery_codes)
-                .where(recovery_codes.c.principal_id == principal_id, recovery_codes.c.used_at.is_(None))
-            ).scalar()
-        return int(count or 0)

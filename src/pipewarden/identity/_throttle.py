@@ -3,14 +3,16 @@
 Three counters, each a row of ``login_throttle``:
 
 - ``pair:<digest>``: one account tried from one origin;
-- ``origin:<origin>``: every account tried from one origin (password spraying);
-- ``account:<name>``: one account tried from origins it has never logged in from.
+- ``account:<name>``: one account tried from any origin not known for it;
+- ``origin:<origin>``: any account tried from one origin not known for it (password spraying).
 
-An attempt is refused ("try again after T") while any counter that applies to
-it is locked. The account counter applies only to origins that have not logged
-in to the account successfully within `ThrottleRule.trust_origin_for`: an
-attacker who fails from elsewhere slows down everyone who is new to the
-account, and never the account's own people at the origins they use.
+An origin is known for an account when the account logged in from it within
+`ThrottleRule.trust_origin_for`. An attempt is refused ("try again after T")
+while a counter that applies to it is locked: the pair always, the account
+and origin counters only when the origin is not known for the account. So an
+attacker failing elsewhere (or failing against other accounts from a shared
+address) slows down whoever is new to the account, and never the account's
+own people at the origins they use; only their own pair can lock them there.
 
 Each attempt is charged to its counters *before* its password is checked and
 refunded if it turns out to be right, so parallel guesses cannot slip through
@@ -143,7 +145,7 @@ class Throttle:
             known = (
                 pair.last_success_at is not None and at - pair.last_success_at <= self.rule.trust_origin_for
             )
-            applies = [pair_key, origin_key] if known else [pair_key, account_key, origin_key]
+            applies = [pair_key] if known else [pair_key, account_key, origin_key]
             locked = [
                 (rows[k].locked_until, k.partition(":")[0])
                 for k in applies
