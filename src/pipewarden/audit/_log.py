@@ -45,8 +45,13 @@ __all__ = ["AuditLog"]
 
 logger = logging.getLogger(__name__)
 
-#: The most records one transaction takes; a bigger group waits for the next one.
+#: The most records one transaction takes; a bigger group waits for the next one (and PostgreSQL
+#: takes at most 65,535 parameters in one statement: 4 a record).
 _MAX_BATCH = 5000
+_HEAD_SQL = (
+    "SELECT seq, hash, (SELECT max(size) FROM audit_checkpoints) FROM audit_records ORDER BY seq DESC LIMIT 1"
+)
+_INSERT_ROWS = "INSERT INTO audit_records (seq, prev_hash, body, hash) VALUES "
 
 
 @dataclass(slots=True)
@@ -188,27 +193,47 @@ class AuditLog:
         )
 
     def _error(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, SQLAlchemyError):
+        if isinstance(exc, SQLAlchemyError | self.db.engine.dialect.loaded_dbapi.Error):
             return self.db.error(f"audit log {self.log_id}: cannot append", exc)
         return exc
 
     def _insert(self, bodies: Sequence[bytes]) -> tuple[int, list[bytes], int]:
-        """Chain `bodies` onto the head and insert them; (first position, their hashes, last checkpoint)."""
+        """Chain `bodies` onto the head and insert them; (first position, their hashes, last checkpoint).
+
+        Two statements in driver SQL (the head with the newest checkpoint, then one
+        executemany): on the path every event takes, SQLAlchemy's statement building
+        would cost more than the commit.
+        """
+        postgres = self.db.dialect == "postgresql"
         with self.db.transaction(write=True) as conn:
             self.db.lock(conn, LOCK_AUDIT)
-            seq, prev = _head(conn)
-            first = seq + 1
-            rows: list[dict[str, Any]] = []
-            hashes: list[bytes] = []
-            for body in bodies:
-                seq += 1
-                digest = record_hash(seq, prev, body)
-                rows.append({"seq": seq, "prev_hash": prev, "body": body, "hash": digest})
-                hashes.append(digest)
-                prev = digest
-            conn.execute(audit_records.insert(), rows)
-            checkpointed = conn.execute(select(func.max(audit_checkpoints.c.size))).scalar() or 0
-        return first, hashes, int(checkpointed)
+            # The driver's own cursor: with several processes, every writer waits while the
+            # one holding the lock runs this, so each statement's overhead counts many times.
+            cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(_HEAD_SQL)
+                row = cursor.fetchone()
+                seq, prev = (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]))
+                checkpointed = 0 if row is None or row[2] is None else int(row[2])
+                first = seq + 1
+                rows: list[tuple[int, bytes, bytes, bytes]] = []
+                hashes: list[bytes] = []
+                for body in bodies:
+                    seq += 1
+                    digest = record_hash(seq, prev, body)
+                    rows.append((seq, prev, body, digest))
+                    hashes.append(digest)
+                    prev = digest
+                if postgres:
+                    # One statement with every row: psycopg's executemany enters pipeline mode on
+                    # each call, which costs more than the rows when a transaction holds a few.
+                    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+                    cursor.execute(_INSERT_ROWS + values, tuple(v for r in rows for v in r))
+                else:
+                    cursor.executemany(_INSERT_ROWS + "(?, ?, ?, ?)", rows)
+            finally:
+                cursor.close()
+        return first, hashes, checkpointed
 
     def _extend_frontier(self, first: int, hashes: list[bytes]) -> None:
         """Add this process's own new records to the tree head when nobody else wrote in between.

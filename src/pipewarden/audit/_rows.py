@@ -43,7 +43,8 @@ def stream_records(
         sql += f" AND seq <= {mark}"
         params = (start, end)
     sql += " ORDER BY seq"
-    cursor = raw.cursor(name=f"pipewarden_audit_{next(_numbers)}") if postgres else raw.cursor()
+    # PostgreSQL: a server-side cursor in the binary protocol (bytea arrives as bytes, not hex text).
+    cursor = raw.cursor(name=f"pipewarden_audit_{next(_numbers)}", binary=True) if postgres else raw.cursor()
     try:
         if postgres:
             cursor.itersize = BATCH

@@ -63,6 +63,7 @@ class AuditVerification:
     newest_exported_size: int
     head: bytes
     problem: AuditProblem | None = None
+    #: Further problems found besides the first (checkpoints, when a record is bad too).
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -89,6 +90,7 @@ class _Signed:
     size: int
     root: bytes
     label: str
+    stored: bool  # in the database (else an exported file)
 
 
 def _made_for(seq: int, prev_hash: bytes, body: bytes, digest: bytes) -> int | None:
@@ -206,7 +208,7 @@ def _load_checkpoints(
             )
         else:
             stored[size] = cp.root
-            signed.setdefault(size, []).append(_Signed(size, cp.root, label))
+            signed.setdefault(size, []).append(_Signed(size, cp.root, label, stored=True))
     exported = 0
     for path in files:
         try:
@@ -239,7 +241,7 @@ def _load_checkpoints(
                     f"{path} and the database's checkpoint {cp.size} sign different heads",
                 )
             )
-        signed.setdefault(cp.size, []).append(_Signed(cp.size, cp.root, str(path)))
+        signed.setdefault(cp.size, []).append(_Signed(cp.size, cp.root, str(path), stored=False))
     return signed, problems, len(rows), exported
 
 
@@ -265,9 +267,10 @@ def verify_log(
             walked, head, stream_problem = _walk(conn, signed, progress)
     except SQLAlchemyError as exc:
         raise db.error(f"audit log {log_id}: cannot read the records", exc) from None
+    # A bad record outranks a bad checkpoint: the verdict is first about the records.
     candidates: list[tuple[int, int, AuditProblem]] = []
     if stream_problem is not None:
-        candidates.append((stream_problem.seq, 0, stream_problem))
+        candidates.append((0, stream_problem.seq, stream_problem))
     else:
         beyond = [s for size, group in signed.items() if size > walked for s in group]
         if beyond:
@@ -277,9 +280,10 @@ def verify_log(
                 "truncated",
                 f"the log ends at {walked} records; {covering.label} signs {covering.size}",
             )
-            candidates.append((problem.seq, 1, problem))
-    candidates.extend((p.seq, 2, p) for p in problems)
-    files_signed = [s for group in signed.values() for s in group if not s.label.startswith("checkpoint ")]
+            candidates.append((0, problem.seq, problem))
+    candidates.extend((1, p.seq, p) for p in problems)
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    files_signed = [s for group in signed.values() for s in group if not s.stored]
     # The numbered file rather than its latest.json copy, when both hold the newest.
     newest = max(files_signed, key=lambda s: (s.size, not s.label.endswith(LATEST)), default=None)
     return AuditVerification(
@@ -290,7 +294,8 @@ def verify_log(
         newest_exported=newest.label if newest else None,
         newest_exported_size=newest.size if newest else 0,
         head=head,
-        problem=min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None,
+        problem=candidates[0][2] if candidates else None,
+        notes=tuple(c[2].describe() for c in candidates[1:]),
     )
 
 
@@ -301,7 +306,9 @@ def _walk(
     sizes = sorted(signed)
     pending = iter(sizes)
     check_at = next(pending, -1)
-    good_size = 0  # the largest checkpoint size whose head matched
+    # The largest checkpoint sizes whose heads matched: any, and an exported file. When an exported
+    # checkpoint disagrees, the database's own (perhaps re-signed) checkpoints cannot narrow it down.
+    good_any = good_file = 0
     frontier = Frontier()
     add = frontier.add
     sha256 = hashlib.sha256
@@ -321,27 +328,32 @@ def _walk(
                     following = _first_after(conn, seq)
                 return expected - 1, prev, classify(expected, prev, row, following)
             if check_at == expected - 1:
-                problem = _check_head(signed[check_at], frontier, good_size)
+                problem = _check_head(signed[check_at], frontier, good_any, good_file)
                 if problem is not None:
                     return expected - 1, prev, problem
-                good_size, check_at = check_at, next(pending, -1)
+                good_any = check_at
+                if any(not s.stored for s in signed[check_at]):
+                    good_file = check_at
+                check_at = next(pending, -1)
             add(digest)
             prev = digest
             expected += 1
         if progress is not None:
             progress(expected - 1)
     if check_at == expected - 1:
-        problem = _check_head(signed[check_at], frontier, good_size)
+        problem = _check_head(signed[check_at], frontier, good_any, good_file)
         if problem is not None:
             return expected - 1, prev, problem
     return expected - 1, prev, None
 
 
-def _check_head(group: list[_Signed], frontier: Frontier, good_size: int) -> AuditProblem | None:
+def _check_head(
+    group: list[_Signed], frontier: Frontier, good_any: int, good_file: int
+) -> AuditProblem | None:
     head = frontier.root()
-    for signed in group:
+    for signed in sorted(group, key=lambda s: not s.stored):
         if signed.root != head:
-            first = good_size + 1
+            first = (good_any if signed.stored else good_file) + 1
             return AuditProblem(
                 first,
                 "rewritten",
