@@ -89,10 +89,18 @@ def test_tail_shows_the_newest_records(ws: list[Event], database_url: str, tmp_p
         and lines[0].split()[0] == "11"
         and lines[1].endswith("artifact.read  artifact:churn@11")
     )
-    as_json = run("audit", "tail", "-n", "3", "--json", cwd=tmp_path, url=database_url)
+    # Reading the log is itself an action in it: the first tail is record 13.
+    as_json = run("audit", "tail", "-n", "4", "--json", cwd=tmp_path, url=database_url)
     docs = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert [d["seq"] for d in docs] == [10, 11, 12]
-    assert [Event.from_json(json.dumps(d["event"])) for d in docs] == ws[-3:]
+    assert [d["seq"] for d in docs] == [10, 11, 12, 13]
+    assert [Event.from_json(json.dumps(d["event"])) for d in docs[:3]] == ws[-3:]
+    read = docs[3]["event"]
+    assert (read["action"], read["resource"], read["outcome"], read["attributes"]["lines"]) == (
+        "audit.read",
+        "audit:log",
+        "allowed",
+        2,
+    )
 
 
 def test_export_writes_json_lines_that_rehash(ws: list[Event], database_url: str, tmp_path: Path) -> None:
@@ -111,8 +119,11 @@ def test_export_writes_json_lines_that_rehash(ws: list[Event], database_url: str
         # The body is embedded byte for byte: the hash can be recomputed from the export alone.
         body = line[line.index(b'"event":') + len(b'"event":') : -1]
         assert record_hash(doc["seq"], bytes.fromhex(doc["prev_hash"]), body).hex() == doc["hash"]
+    # The export above is record 13 (an audit.export event); this one ends there.
     stdout = run("audit", "export", "--from", "12", cwd=tmp_path, url=database_url)
-    assert [json.loads(line)["seq"] for line in stdout.stdout.splitlines()] == [12]
+    exported = [json.loads(line) for line in stdout.stdout.splitlines()]
+    assert [d["seq"] for d in exported] == [12, 13]
+    assert exported[1]["event"]["action"] == "audit.export"
     wrong = run("audit", "export", "--format", "csv", cwd=tmp_path, url=database_url)
     assert wrong.returncode == 2 and "only 'jsonl'" in wrong.stderr
 

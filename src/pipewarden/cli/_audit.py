@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -16,16 +16,25 @@ from pipewarden.cli._common import WorkspaceOption
 from pipewarden.errors import ConfigError, IntegrityError, PipewardenError
 
 if TYPE_CHECKING:
-    from pipewarden.audit import AuditLog, Entry
+    from pipewarden.audit import AuditLog, AuditVerification, Entry
+    from pipewarden.events._event import Scalar
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
-def _open(workspace: Path | None) -> AuditLog:
+T = TypeVar("T")
+LOG = "audit:log"
+
+
+def _run(workspace: Path | None, action: str, operation: Callable[[AuditLog], T], **attrs: Scalar) -> T:
+    """Run `operation` on the workspace's audit log as the acting principal, authorized and recorded."""
+    from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
 
-    return Workspace.open(workspace).audit_log()
+    ws = Workspace.open(workspace)
+    log = ws.audit_log()
+    return acting(ws).perform(action, LOG, lambda: operation(log), attributes=attrs)
 
 
 @contextmanager
@@ -70,18 +79,29 @@ def verify(
     for path in extra:
         if not path.is_file():
             raise fail(ConfigError(f"{path}: checkpoint file does not exist"))
-    try:
-        log = _open(workspace)
+    seen: list[AuditVerification] = []
+
+    def check(log: AuditLog) -> AuditVerification:
         with _record_progress() as progress:
             result = log.verify(progress=progress, extra_checkpoints=extra)
+        seen.append(result)
+        if result.problem is not None:
+            # Raised inside the action, so the event says so (outcome error, reason integrity).
+            raise IntegrityError(f"audit log {result.log_id}: {result.problem.describe()}")
+        return result
+
+    try:
+        result = _run(workspace, "audit.verify", check)
+    except IntegrityError as exc:
+        if seen:
+            bad = seen[0]
+            typer.echo(
+                f"audit log {bad.log_id}: checked {bad.records} records, {bad.checkpoints} stored "
+                f"checkpoints, {bad.exported} exported checkpoint files"
+            )
+        raise fail(exc) from None
     except PipewardenError as exc:
         raise fail(exc) from None
-    if result.problem is not None:
-        typer.echo(
-            f"audit log {result.log_id}: checked {result.records} records, {result.checkpoints} stored "
-            f"checkpoints, {result.exported} exported checkpoint files"
-        )
-        raise fail(IntegrityError(f"audit log {result.log_id}: {result.problem.describe()}"))
     typer.echo(result.describe())
 
 
@@ -99,7 +119,7 @@ def tail(
 ) -> None:
     """Show the newest records, oldest first."""
     try:
-        entries = _open(workspace).tail(n)
+        entries = _run(workspace, "audit.read", lambda log: log.tail(n), lines=n)
     except PipewardenError as exc:
         raise fail(exc) from None
     for entry in entries:
@@ -123,12 +143,15 @@ def export(
     if fmt != "jsonl":
         raise fail(ConfigError(f"--format {fmt!r}: only 'jsonl' is supported"))
     try:
-        log = _open(workspace)
-        if output is None:
-            count = log.export_jsonl(sys.stdout.buffer, start=start)
-            sys.stdout.buffer.flush()
-        else:
-            count = _export_to(log, output, start)
+
+        def write(log: AuditLog) -> int:
+            if output is None:
+                written = log.export_jsonl(sys.stdout.buffer, start=start)
+                sys.stdout.buffer.flush()
+                return written
+            return _export_to(log, output, start)
+
+        count = _run(workspace, "audit.export", write, start=start)
     except PipewardenError as exc:
         raise fail(exc) from None
     if output is not None:
@@ -168,7 +191,7 @@ def proof(
     from pipewarden.crypto import write_atomic
 
     try:
-        doc = _open(workspace).proof(seq)
+        doc = _run(workspace, "audit.export", lambda log: log.proof(seq), proof_of=seq)
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         if output is None:
             typer.echo(text, nl=False)

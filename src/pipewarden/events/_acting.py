@@ -127,9 +127,8 @@ class Acting:
             self.emit(action, resource, "denied", {**base, "reason": "scan", "detail": str(exc)[:_DETAIL]})
             raise
         except IntegrityError as exc:
-            self.emit(
-                action, resource, "error", {**base, "reason": "integrity", "detail": str(exc)[:_DETAIL]}
-            )
+            detail = "; ".join((str(exc), *exc.changes))  # what changed, one item each (a file, a record)
+            self.emit(action, resource, "error", {**base, "reason": "integrity", "detail": detail[:_DETAIL]})
             raise
         except PipewardenError as exc:
             self.emit(
