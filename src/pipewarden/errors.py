@@ -20,7 +20,8 @@ caller can catch the whole family with one clause. Each part has one base::
     │   └── ArtifactRefused     the scan found something at or above the threshold; carries the Report
     ├── IdentityError           the identity part
     │   ├── AuthenticationFailed  a credential (password, one-time code, token) was not accepted
-    │   │   └── LoginThrottled    too many failed logins: refused before any credential was checked
+    │   │   ├── LoginThrottled    too many failed logins: refused before any credential was checked
+    │   │   └── SecondFactorNeeded  the password was right; the enrolled second factor is needed too
     │   └── AccessDenied        an authenticated principal lacks the permission; carries the Decision
     └── DatabaseError           the database cannot be reached or refused an operation
 
@@ -55,6 +56,7 @@ __all__ = [
     "SafeLoadError",
     "ScanError",
     "ScanInputError",
+    "SecondFactorNeeded",
     "StoreError",
     "UnsafeModelError",
 ]
@@ -149,6 +151,14 @@ class LoginThrottled(AuthenticationFailed):
     def __init__(self, message: str, *, retry_after: datetime) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SecondFactorNeeded(AuthenticationFailed):
+    """The password was right, and this also needs the account's second factor, which was not given.
+
+    Raised only after the password checked out, so it says nothing to someone
+    who does not know it; a caller on a terminal asks for a code and tries again.
+    """
 
 
 class AccessDenied(IdentityError):

@@ -4,7 +4,9 @@ Every command acts as the logged-in principal (`pipewarden login` or
 ``$PIPEWARDEN_TOKEN``), authorized by the workspace's policy; every change and
 every refusal is one event. The one exception is ``user add --bootstrap``:
 while no enabled administrator exists, whoever holds the workspace's key files
-may create the first one (as ``pipewarden init --admin`` does).
+may create the first one (as ``pipewarden init --admin`` does). A person's
+own credentials (``user password``, ``recovery-codes``, ``enrol-mfa``) and
+``user reset-password`` are in `pipewarden.cli._account`.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from pipewarden.identity._apitokens import (
 )
 from pipewarden.identity._auth import Authenticator, LoginResult, LoginStatus, MfaEnrolled, Session
 from pipewarden.identity._bindings import Binding, Group, grants_for
+from pipewarden.identity._changes import PasswordChanged
 from pipewarden.identity._mfa import RECOVERY_CODE_COUNT, MfaEnrolment, RecoveryCodes
 from pipewarden.identity._passwords import MIN_LENGTH, MIN_SCORE, PasswordPolicy, Verified
 from pipewarden.identity._patterns import TokenScope
@@ -80,6 +81,7 @@ __all__ = [
     "MfaEnrolment",
     "NewToken",
     "ParsedToken",
+    "PasswordChanged",
     "PasswordPolicy",
     "Policy",
     "Principal",

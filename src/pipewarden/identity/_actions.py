@@ -42,7 +42,7 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         "audit.export": "export the audit log with its proofs",
         "user.read": "list principals and read their settings",
         "user.create": "create users and service accounts",
-        "user.update": "disable, enable, or reset the MFA of a principal",
+        "user.update": "disable, enable, or reset the password or MFA of a principal",
         "role.read": "list roles and role bindings",
         "role.grant": "grant a role to a principal or a group",
         "role.revoke": "revoke a role binding",

@@ -5,9 +5,10 @@ An unknown name, a service account and a disabled user are answered exactly
 like a wrong password, after the same argon2 work, so neither the answer nor
 its cost tells whether an account exists. Once a user has enrolled a second
 factor it is always needed; a user holding a role that requires MFA must
-enrol before getting a session. Changing the second factor or the recovery
-codes takes the password and the current second factor again, in the same
-call, so it is always a fresh authentication.
+enrol before getting a session. Changing the password, the second factor or
+the recovery codes takes the password and the current second factor again, in
+the same call, so it is always a fresh authentication (`_changes` has the
+password changes and an administrator's resets).
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, update
 
 from pipewarden.crypto import KeyRing
-from pipewarden.db import Database, api_tokens, principals, recovery_codes
-from pipewarden.errors import AccessDenied, ConfigError, IdentityError
+from pipewarden.db import Database, principals, recovery_codes
+from pipewarden.errors import ConfigError
 from pipewarden.events import Actor, Events
 from pipewarden.identity._accounts import Scalar, emit, utcnow
 from pipewarden.identity._apitokens import SESSION_LIFETIME, NewToken, TokenInfo, Tokens
 from pipewarden.identity._bindings import grants_for
+from pipewarden.identity._changes import CredentialChanges, PasswordChanged
 from pipewarden.identity._logins import Credentials, Proof, Verifier
 from pipewarden.identity._mfa import (
     MfaEnrolment,
@@ -133,6 +135,14 @@ class Authenticator:
             db, events=events, keyring=keyring, passwords=self.passwords, rule=throttle, clock=clock
         )
         self.tokens = Tokens(db, events=events, policy=self.policy, clock=clock)
+        self.changes = CredentialChanges(
+            db,
+            events=events,
+            verifier=self._verifier,
+            tokens=self.tokens,
+            passwords=self.passwords,
+            clock=clock,
+        )
 
     # --- logins ----------------------------------------------------------------------------------
 
@@ -338,6 +348,50 @@ class Authenticator:
         )
         return codes
 
+    # --- passwords and resets ----------------------------------------------------------------------
+
+    def change_password(
+        self,
+        name: str,
+        *,
+        current_password: str,
+        new_password: str,
+        origin: str,
+        totp_code: str | None = None,
+        recovery_code: str | None = None,
+        keep_session: str | None = None,
+    ) -> PasswordChanged:
+        """A user's change of their own password; one ``auth.password_change`` event.
+
+        Authenticates afresh, like a login and through the same throttle: the
+        current password, and the second factor once enrolled (a one-time code
+        or a recovery code; `SecondFactorNeeded` when it is missing). Then the
+        new password must pass the policy and differ from the current one
+        (`ConfigError`, never echoing it). The user's login sessions end, but
+        `keep_session` (the token id of the session the change is made from);
+        API tokens are not touched.
+        """
+        return self.changes.change_password(
+            name,
+            current_password=current_password,
+            new_password=new_password,
+            origin=origin,
+            totp_code=totp_code,
+            recovery_code=recovery_code,
+            keep_session=keep_session,
+        )
+
+    def reset_password(self, name: str, *, new_password: str, by: Subject, origin: str) -> PasswordChanged:
+        """An administrator's reset of `name`'s password: every session of theirs ends; one
+        ``auth.password_reset`` event.
+
+        `by` needs ``user.update`` on ``user:<name>``, a session that passed MFA,
+        and to be someone else (one's own password is changed with
+        `change_password`). The new password must pass the policy. The account's
+        own login-throttle counter is cleared: the administrator vouches for it.
+        """
+        return self.changes.reset_password(name, new_password=new_password, by=by, origin=origin)
+
     def reset_mfa(self, name: str, *, by: Subject, origin: str) -> None:
         """An administrator's reset of `name`'s second factor: secret, recovery codes and sessions go.
 
@@ -345,57 +399,7 @@ class Authenticator:
         in a session that passed MFA itself. The user enrols again at the next
         login. One ``auth.mfa_reset`` event.
         """
-        actor = Actor(by.name, by.kind, origin)
-        resource = f"user:{name}"
-        self.tokens.authorize(by, "user.update", resource, origin=origin, event="auth.mfa_reset")
-        if not by.mfa:
-            emit(
-                self.events,
-                "auth.mfa_reset",
-                actor=actor,
-                resource=resource,
-                outcome="denied",
-                attributes={"reason": "the acting session has no MFA"},
-            )
-            raise AccessDenied(
-                f"{by.name}: resetting a user's MFA needs a session that passed MFA; log in again"
-            )
-        now = self.clock()
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                select(principals.c.id, principals.c.kind).where(principals.c.name == name)
-            ).first()
-            if row is None or row.kind != "user":
-                raise IdentityError(f"{name}: no such user")
-            conn.execute(
-                update(principals)
-                .where(principals.c.id == row.id)
-                .values(
-                    mfa_secret=None,
-                    mfa_enrolled_at=None,
-                    mfa_last_step=None,
-                    mfa_pending_secret=None,
-                    mfa_pending_at=None,
-                )
-            )
-            conn.execute(delete(recovery_codes).where(recovery_codes.c.principal_id == row.id))
-            revoked = conn.execute(
-                update(api_tokens)
-                .where(
-                    api_tokens.c.principal_id == row.id,
-                    api_tokens.c.kind == "session",
-                    api_tokens.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            ).rowcount
-        emit(
-            self.events,
-            "auth.mfa_reset",
-            actor=actor,
-            resource=resource,
-            outcome="allowed",
-            attributes={"sessions_revoked": int(revoked)},
-        )
+        self.changes.reset_mfa(name, by=by, origin=origin)
 
     # --- tokens ----------------------------------------------------------------------------------
 

@@ -25,7 +25,13 @@ from sqlalchemy import Connection, Row, or_, select, update
 
 from pipewarden.crypto import KeyRing
 from pipewarden.db import Database, principals, recovery_codes
-from pipewarden.errors import AuthenticationFailed, ConfigError, IdentityError, LoginThrottled
+from pipewarden.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    IdentityError,
+    LoginThrottled,
+    SecondFactorNeeded,
+)
 from pipewarden.events import Actor, Events
 from pipewarden.identity._accounts import Scalar, emit
 from pipewarden.identity._bindings import grants_for
@@ -35,7 +41,7 @@ from pipewarden.identity._patterns import NAME_PATTERN
 from pipewarden.identity._subject import Grant
 from pipewarden.identity._throttle import Charge, Throttle, Throttled, ThrottleRule
 
-__all__ = ["NOT_ACCEPTED", "Credentials", "Proof", "SecondFactor", "Verifier", "shown_name"]
+__all__ = ["NOT_ACCEPTED", "Credentials", "Proof", "Refused", "SecondFactor", "Verifier", "shown_name"]
 
 NOT_ACCEPTED = "the credentials were not accepted"
 #: What a check needs besides the password: a code when enrolled and given ('optional', for a login
@@ -81,8 +87,9 @@ class Proof:
     pending_secret: bytes | None = field(default=None, repr=False)
 
 
-class _Refused(Exception):
-    """A claim that lost a race (a code used meanwhile, a disabled account): a failure after all."""
+class Refused(Exception):
+    """A claim that lost a race (a code used meanwhile, a disabled account, a password changed
+    meanwhile): a failure after all. Raised inside `Verifier.commit`, by it or by its `then`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -252,7 +259,7 @@ class Verifier:
                 return proof
             self.throttle.settle(proof.charge, succeeded=True, trust_origin=False)
             self._refuse(creds, origin=origin, action=action, reason="second_factor_needed")
-            raise AuthenticationFailed(
+            raise SecondFactorNeeded(
                 f"{proof.name}: this needs your password and a one-time code (or a recovery code)"
             )
         if creds.recovery_code:
@@ -282,14 +289,15 @@ class Verifier:
         """Claim the code used, store a rehash and whatever `then` writes, in one transaction.
 
         A claim that fails (the same code or recovery code used by a parallel
-        request, the account disabled meanwhile) writes nothing and is a
-        failure: one event and `AuthenticationFailed`.
+        request, the account disabled meanwhile), or a `then` that raises
+        `Refused` (what it was to change changed meanwhile), writes nothing and
+        is a failure: one event and `AuthenticationFailed`.
         """
         try:
             with self.db.transaction() as conn:
                 self._claim(conn, proof)
                 then(conn)
-        except _Refused as refused:
+        except Refused as refused:
             creds = Credentials(proof.name, "")
             self._fail(creds, origin=origin, action=action, reason=refused.reason)
         self.throttle.settle(proof.charge, succeeded=True, trust_origin=trust_origin)
@@ -298,7 +306,7 @@ class Verifier:
         me = principals.c.id == proof.principal_id
         live = conn.execute(select(principals.c.disabled).where(me).with_for_update()).scalar()
         if live is None or live:
-            raise _Refused("credentials")
+            raise Refused("credentials")
         if proof.step is not None:
             if proof.pending_secret is not None:
                 claimed = update(principals).where(
@@ -308,7 +316,7 @@ class Verifier:
                 fresh = or_(principals.c.mfa_last_step.is_(None), principals.c.mfa_last_step < proof.step)
                 claimed = update(principals).where(me, fresh)
             if conn.execute(claimed.values(mfa_last_step=proof.step)).rowcount != 1:
-                raise _Refused("second_factor")
+                raise Refused("second_factor")
         if proof.recovery_id is not None:
             used = conn.execute(
                 update(recovery_codes)
@@ -316,7 +324,7 @@ class Verifier:
                 .values(used_at=self.clock())
             )
             if used.rowcount != 1:
-                raise _Refused("second_factor")
+                raise Refused("second_factor")
         if proof.new_hash is not None:
             # Only over the hash that was checked: a password changed meanwhile is not undone.
             conn.execute(
