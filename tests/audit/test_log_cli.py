@@ -95,7 +95,7 @@ def test_tail_shows_the_newest_records(ws: list[Event], database_url: str, tmp_p
     assert [d["seq"] for d in docs] == [10, 11, 12, 13]
     assert [Event.from_json(json.dumps(d["event"])) for d in docs[:3]] == ws[-3:]
     read = docs[3]["event"]
-    assert (read["action"], read["resource"], read["outcome"], read["attributes"]["lines"]) == (
+    assert (read["action"], read["resource"], read["outcome"], read["attributes"]["count"]) == (
         "audit.read",
         "audit:log",
         "allowed",

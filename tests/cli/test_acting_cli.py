@@ -123,3 +123,49 @@ def _safetensors(path: Path) -> Path:
     header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
     return path
+
+
+RULES = """\
+format: pipewarden.policy/1
+roles:
+  intake-scanner:
+    allow:
+      - actions: scan.run
+        resources: "scan:inbox/*"
+deny:
+  - actions: model.sign
+    resources: "model:prod/*"
+    reason: production models are signed by the release pipeline
+"""
+
+
+def test_files_are_named_from_the_project_folder_and_every_path_is_authorized(
+    ws: Path, tmp_path: Path
+) -> None:
+    (ws / "policy.yaml").write_text(RULES)
+    (ws / "policy.yaml").chmod(0o600)
+    workspace = Workspace.open(ws)
+    _principal(workspace, "root", Grant("admin"))
+    _principal(workspace, "bot", Grant("intake-scanner"), kind="service")
+    root, bot = _session(workspace, "root", mfa=True), _session(workspace, "bot", mfa=False)
+    for folder in ("prod", "staging", "inbox", "private"):
+        (tmp_path / folder).mkdir()
+        _safetensors(tmp_path / folder / "m.safetensors")
+    # The policy names files relative to the folder holding the workspace: the deny rule bites.
+    refused = run(ws, "sign", str(tmp_path / "prod" / "m.safetensors"), token=root)
+    assert (
+        refused.returncode == 1 and "production models are signed by the release pipeline" in refused.stderr
+    )
+    assert run(ws, "sign", str(tmp_path / "staging" / "m.safetensors"), token=root).returncode == 0
+    # A scan of several paths needs the permission on each one, not only on the first.
+    inbox, private = str(tmp_path / "inbox" / "m.safetensors"), str(tmp_path / "private" / "m.safetensors")
+    assert run(ws, "scan", inbox, token=bot).returncode == 0
+    both = run(ws, "scan", inbox, private, token=bot)
+    assert both.returncode == 1 and "scan.run on scan:private/m.safetensors is not allowed" in both.stderr
+    got = [(e[0], e[3], e[4]) for e in _events(ws)]
+    assert got == [
+        ("model.sign", "model:prod/m.safetensors", "denied"),
+        ("model.sign", "model:staging/m.safetensors", "allowed"),
+        ("scan.run", "scan:inbox/m.safetensors", "allowed"),
+        ("scan.run", "scan:private/m.safetensors", "denied"),
+    ]

@@ -11,7 +11,7 @@ one event in the audit log.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipewarden.events._event import Scalar
     from pipewarden.workspace import Workspace
 
-__all__ = ["acting", "perform_where_recorded"]
+__all__ = ["acting", "file_resource", "perform_where_recorded"]
 
 T = TypeVar("T")
 
@@ -46,20 +46,47 @@ def acting(ws: Workspace, *, actor: str | None = None) -> Acting:
     )
 
 
+def file_resource(kind: str, path: Path, workspace_root: Path) -> str:
+    """How a file on disk is named as a resource (``model:...``, ``scan:...``).
+
+    Relative to the project folder that holds the workspace (the workspace's
+    parent, such as a repository's root) when the file is inside it, so that
+    policy rules read like ``model:prod/*``; the absolute path otherwise.
+    """
+    resolved = path.resolve()
+    try:
+        return f"{kind}:{resolved.relative_to(workspace_root.resolve().parent).as_posix()}"
+    except ValueError:
+        return f"{kind}:{resolved.as_posix()}"
+
+
 def perform_where_recorded(
     workspace: Path | None,
     action: str,
-    resource: str,
+    kind: str,
+    paths: Sequence[Path],
     operation: Callable[[], T],
     *,
     describe: Callable[[T], Mapping[str, Scalar]] | None = None,
 ) -> T:
-    """For commands that also work without a workspace (scan, sign with --key, verify with --public-key):
-    inside a workspace, authorized and recorded like any action; without one, there is no log to
-    record in and no principal to authorize, so the operation just runs."""
+    """For commands on files that also work without a workspace (scan, sign with --key, verify with
+    --public-key): inside a workspace, the action is authorized on every path and recorded as one event
+    (on the first path, with the number of paths); without one, there is no log to record in and no
+    principal to authorize, so the operation just runs."""
     from pipewarden.workspace import Workspace
 
     root = Workspace.locate(workspace)
     if not (root / "config.yaml").exists():
         return operation()
-    return acting(Workspace.open(root)).perform(action, resource, operation, describe=describe)
+    doing = acting(Workspace.open(root))
+    resources = [file_resource(kind, p, root) for p in paths]
+    for resource in resources:
+        doing.authorize(action, resource)
+    return doing.perform(
+        action,
+        resources[0],
+        operation,
+        describe=describe,
+        attributes={"paths": len(resources)},
+        checked_by_caller=True,
+    )

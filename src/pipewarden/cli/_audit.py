@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -27,14 +27,21 @@ T = TypeVar("T")
 LOG = "audit:log"
 
 
-def _run(workspace: Path | None, action: str, operation: Callable[[AuditLog], T], **attrs: Scalar) -> T:
+def _run(
+    workspace: Path | None,
+    action: str,
+    operation: Callable[[AuditLog], T],
+    *,
+    describe: Callable[[T], Mapping[str, Scalar]] | None = None,
+    **attrs: Scalar,
+) -> T:
     """Run `operation` on the workspace's audit log as the acting principal, authorized and recorded."""
     from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
 
     ws = Workspace.open(workspace)
     log = ws.audit_log()
-    return acting(ws).perform(action, LOG, lambda: operation(log), attributes=attrs)
+    return acting(ws).perform(action, LOG, lambda: operation(log), describe=describe, attributes=attrs)
 
 
 @contextmanager
@@ -91,7 +98,12 @@ def verify(
         return result
 
     try:
-        result = _run(workspace, "audit.verify", check)
+        result = _run(
+            workspace,
+            "audit.verify",
+            check,
+            describe=lambda r: {"records": r.records, "checkpoints": r.checkpoints, "exported": r.exported},
+        )
     except IntegrityError as exc:
         if seen:
             bad = seen[0]
@@ -119,7 +131,7 @@ def tail(
 ) -> None:
     """Show the newest records, oldest first."""
     try:
-        entries = _run(workspace, "audit.read", lambda log: log.tail(n), lines=n)
+        entries = _run(workspace, "audit.read", lambda log: log.tail(n), describe=lambda e: {"count": len(e)})
     except PipewardenError as exc:
         raise fail(exc) from None
     for entry in entries:
@@ -151,7 +163,7 @@ def export(
                 return written
             return _export_to(log, output, start)
 
-        count = _run(workspace, "audit.export", write, start=start)
+        count = _run(workspace, "audit.export", write, describe=lambda c: {"count": c}, start=start)
     except PipewardenError as exc:
         raise fail(exc) from None
     if output is not None:
@@ -191,7 +203,13 @@ def proof(
     from pipewarden.crypto import write_atomic
 
     try:
-        doc = _run(workspace, "audit.export", lambda log: log.proof(seq), proof_of=seq)
+        doc = _run(
+            workspace,
+            "audit.export",
+            lambda log: log.proof(seq),
+            describe=lambda d: {"tree_size": d["tree_size"]},
+            proof_of=seq,
+        )
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         if output is None:
             typer.echo(text, nl=False)

@@ -109,7 +109,8 @@ def scan(
                 report = perform_where_recorded(
                     workspace,
                     "scan.run",
-                    _resource(paths),
+                    "scan",
+                    paths,
                     lambda: scan_path(*paths, policy=scan_policy, limits=limits, progress=progress),
                     describe=_describe(threshold),
                 )
@@ -117,7 +118,8 @@ def scan(
             report = perform_where_recorded(
                 workspace,
                 "scan.run",
-                _resource(paths),
+                "scan",
+                paths,
                 lambda: scan_path(*paths, policy=scan_policy, limits=limits),
                 describe=_describe(threshold),
             )
@@ -135,11 +137,6 @@ def scan(
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(report.exit_code(threshold))
-
-
-def _resource(paths: list[Path]) -> str:
-    first = f"scan:{paths[0].resolve()}"
-    return first if len(paths) == 1 else f"{first} (+{len(paths) - 1} more)"
 
 
 def _describe(threshold: Severity) -> Callable[[Report], dict[str, Scalar]]:

@@ -45,7 +45,8 @@ def sign(
         out, manifest = perform_where_recorded(
             workspace,
             "model.sign",
-            f"model:{path.resolve()}",
+            "model",
+            [path],
             lambda: sign_model(
                 path,
                 key=signing_key,
@@ -90,7 +91,8 @@ def verify(
         manifest = perform_where_recorded(
             workspace,
             "model.verify",
-            f"model:{path.resolve()}",
+            "model",
+            [path],
             lambda: verify_model(path, trusted=trusted, signature=signature),
             describe=lambda m: {"files": len(m.files), "signer": m.signer},
         )

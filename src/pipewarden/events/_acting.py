@@ -109,20 +109,24 @@ class Acting:
         *,
         describe: Callable[[T], Mapping[str, Scalar]] | None = None,
         attributes: Mapping[str, Scalar] | None = None,
-        authorize: bool = True,
+        checked_by_caller: bool = False,
     ) -> T:
         """Authorize `action` on `resource`, run `operation`, emit one event for its outcome, return it.
 
         `describe(result)` adds attributes of a success (a digest, a version);
         `attributes` are added whatever the outcome (the file scanned, say).
-        `authorize=False` is for an operation that authorizes each item itself
-        (a listing that shows only what the principal may see).
+        `checked_by_caller=True` skips the check on `resource` for a caller that
+        has authorized every item itself (a listing that shows only what the
+        principal may see; a scan of several paths, each checked).
         """
-        if authorize:
+        if not checked_by_caller:
             self.authorize(action, resource)
         base = dict(attributes or {})
         try:
             result = operation()
+        except AccessDenied as exc:  # refused inside the operation (an item out of reach)
+            self.emit(action, resource, "denied", {**base, "rule": str(exc)[:_DETAIL]})
+            raise
         except ArtifactRefused as exc:
             self.emit(action, resource, "denied", {**base, "reason": "scan", "detail": str(exc)[:_DETAIL]})
             raise

@@ -113,7 +113,9 @@ class Access:
                     granted_by=actor.name,
                 )
 
-        return acting.perform("role.grant", f"role:{role}", write, attributes=attributes, authorize=False)
+        return acting.perform(
+            "role.grant", f"role:{role}", write, attributes=attributes, checked_by_caller=True
+        )
 
     def revoke(
         self,
@@ -143,7 +145,9 @@ class Access:
                 _keep_an_admin(conn, had_admin)
                 return binding
 
-        return acting.perform("role.revoke", f"role:{role}", write, attributes=attributes, authorize=False)
+        return acting.perform(
+            "role.revoke", f"role:{role}", write, attributes=attributes, checked_by_caller=True
+        )
 
     def create_group(self, actor: Subject, name: str, *, origin: str = "") -> Group:
         check_name(name, what="group")
@@ -257,7 +261,7 @@ class Access:
                     raise IdentityError(f"{group}: the group's roles changed meanwhile; try again")
                 return write(conn)
 
-        return acting.perform("group.manage", resource, run, attributes=attributes, authorize=False)
+        return acting.perform("group.manage", resource, run, attributes=attributes, checked_by_caller=True)
 
 
 def _has_admin(conn: Connection) -> bool:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from pipewarden.errors import AccessDenied
 from pipewarden.events import Acting
 from pipewarden.events._event import Scalar
 from pipewarden.store._records import Artifact, ArtifactRef, Lineage
@@ -62,10 +63,16 @@ class GuardedStore:
                 progress=progress,
             )
 
+        # Pinning a parent reads its manifest: the principal must be able to list it, checked on the
+        # name before anything is resolved, so a name outside its reach is not even found to exist.
+        self.acting.authorize("artifact.write", f"artifact:{name}")
+        for parent in parents:
+            self.acting.authorize("artifact.list", _resource(parent))
         return self.acting.perform(
             "artifact.write",
             f"artifact:{name}",
             write,
+            checked_by_caller=True,
             describe=lambda art: {**_described(art), "scan_max_severity": art.scan.max_severity or "none"},
             attributes={"file": Path(path).name},
         )
@@ -106,7 +113,7 @@ class GuardedStore:
             return [a for n in names for a in self.store.artifacts(n)]
 
         return self.acting.perform(
-            "artifact.list", ALL, visible, describe=lambda arts: {"count": len(arts)}, authorize=False
+            "artifact.list", ALL, visible, describe=lambda arts: {"count": len(arts)}, checked_by_caller=True
         )
 
     def verify(self, name: str | None = None) -> StoreVerification:
@@ -118,9 +125,18 @@ class GuardedStore:
         )
 
     def lineage(self, ref: str | ArtifactRef) -> Lineage:
-        return self.acting.perform(
-            "artifact.list", _resource(ref), lambda: self.store.lineage(ref), attributes={"ref": str(ref)}
-        )
+        """The artifact's lineage, when the principal may list every artifact in it."""
+
+        def trace() -> Lineage:
+            tree = self.store.lineage(ref)
+            if not all(self._may("artifact.list", f"artifact:{node.artifact.name}") for node in tree.walk()):
+                # Which ancestor is out of reach is not said: its name is what is protected.
+                raise AccessDenied(
+                    f"{self.acting.actor.name}: the lineage of {ref} reaches artifacts it may not list"
+                )
+            return tree
+
+        return self.acting.perform("artifact.list", _resource(ref), trace, attributes={"ref": str(ref)})
 
     def refusals(self) -> list[Refusal]:
         return self.acting.perform(

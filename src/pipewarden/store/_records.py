@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +219,12 @@ class Lineage:
 
     artifact: Artifact
     parents: tuple[Lineage, ...]
+
+    def walk(self) -> Iterator[Lineage]:
+        """This node, then every ancestor, depth first."""
+        yield self
+        for parent in self.parents:
+            yield from parent.walk()
 
     def lines(self, indent: str = "") -> list[str]:
         a = self.artifact
