@@ -243,3 +243,51 @@ def test_an_admin_resets_a_lost_authenticator(sh: Shell) -> None:
     assert sh.events()[-1] == ("auth.mfa_reset", "boss", "allowed")
     assert sh("logout").exit_code == 0
     log_in_with_enrolment(sh, "ada", ada_pw)
+
+
+HELPDESK_POLICY = """\
+format: pipewarden.policy/1
+roles:
+  helpdesk:
+    description: looks after the accounts of viewers
+    allow:
+      - actions: [user.read, user.update]
+        resources: "user:*"
+      - actions: role.grant
+        resources: "role:viewer"
+"""
+
+
+def test_listing_users_is_one_event_and_a_helpdesk_reaches_only_accounts_it_could_make(sh: Shell) -> None:
+    policy = sh.ws / "policy.yaml"
+    policy.write_text(HELPDESK_POLICY)
+    policy.chmod(0o600)
+    boss_pw = str(sh.root / "boss.pw")
+    log_in_with_enrolment(sh, "boss", boss_pw)
+    vic_pw = sh.secret_file("vic.pw", VIC_PHRASE)
+    hal_pw = sh.secret_file("hal.pw", ADA_PHRASE)
+    assert sh("user", "add", "vic", "--role", "viewer", "--password-file", vic_pw).exit_code == 0
+    assert sh("user", "add", "hal", "--role", "helpdesk", "--password-file", hal_pw).exit_code == 0
+    listed = sh("user", "list")
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 3, listed.output
+    last = list(Workspace.open(sh.ws).audit_log().records())[-1].event
+    assert (last.action, last.actor, last.resource, last.outcome) == (
+        "user.read",
+        "boss",
+        "user:*",
+        "allowed",
+    )
+    assert last.attributes == {"count": 3}
+    assert sh("logout").exit_code == 0
+
+    assert sh("login", "--name", "hal", "--password-file", hal_pw).exit_code == 0
+    # user.update alone does not reach an administrator's account: hal could not make one.
+    refused = sh("user", "disable", "boss")
+    assert refused.exit_code == 1 and "hal: role.grant on role:admin is not allowed" in refused.stderr
+    assert sh.events()[-1] == ("user.update", "hal", "denied")
+    taken = sh("user", "reset-password", "boss", "--password-file", sh.secret_file("new", VIC_PHRASE + " x"))
+    assert taken.exit_code == 1 and "hal: role.grant on role:admin is not allowed" in taken.stderr
+    assert sh.events()[-1] == ("auth.password_reset", "hal", "denied")
+    # A viewer's account is within reach.
+    assert sh("user", "disable", "vic").exit_code == 0
+    assert sh.events()[-1] == ("user.disable", "hal", "allowed")

@@ -152,3 +152,20 @@ def test_a_weak_bootstrap_password_is_refused_before_anything(kit: Kit) -> None:
     with pytest.raises(ConfigError, match="too easy to guess"):
         kit.accounts.bootstrap_admin("boss", password=COMMON, actor=ROOT)
     assert kit.accounts.list() == ()
+
+
+def test_listing_principals_for_someone_is_one_event_with_the_count(kit: Kit) -> None:
+    kit.user("ada", "viewer")
+    kit.service("ci", "pipeline-service")
+    before = kit.head()
+    listed = kit.accounts.list_as(Actor("boss", "user", "10.0.0.9"))
+    assert [p.name for p in listed] == ["ada", "ci"]
+    [event] = kit.events_since(before)
+    assert (event.action, event.actor, event.resource, event.outcome, event.origin) == (
+        "user.read",
+        "boss",
+        "user:*",
+        "allowed",
+        "10.0.0.9",
+    )
+    assert event.attributes == {"count": 2}

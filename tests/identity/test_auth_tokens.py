@@ -199,7 +199,11 @@ def test_an_owner_that_needs_mfa_gets_tokens_only_from_a_session_with_it(
     from pipewarden.identity import Authenticator, Grant, Policy, Role, Rule
 
     kit = Kit(database, tmp_path)
-    minter = Role("token-desk", (Rule.of("token.manage"),))
+    # Making someone's token also needs the power to grant their roles (role.grant on each).
+    minter = Role(
+        "token-desk",
+        (Rule.of("token.manage"), Rule.of("role.grant", ["role:ml-engineer", "role:pipeline-service"])),
+    )
     auth = Authenticator(
         database,
         events=kit.events,
@@ -306,3 +310,28 @@ def test_sessions_expire_after_twelve_hours(kit: Kit) -> None:
     kit.clock.advance(1)
     with pytest.raises(AuthenticationFailed, match="the login session expired at"):
         kit.auth.authenticate_token(session, origin=ORIGIN)
+
+
+def test_a_token_create_event_says_what_kind_of_token_was_made(kit: Kit) -> None:
+    """docs/access.md lists `kind` among the token events' attributes; token.create used to lack it."""
+    kit.user("ada", "ml-engineer")
+    ada, _ = signed_in(kit, "ada")
+    before = kit.head()
+    made = kit.auth.create_token(
+        "ada", by=ada, scopes=["artifact.read"], lifetime=timedelta(days=30), origin=ORIGIN
+    )
+    [event] = kit.events_since(before)
+    assert (event.action, event.resource, event.outcome) == (
+        "token.create",
+        f"token:ada/{made.info.token_id}",
+        "allowed",
+    )
+    assert event.attributes == {
+        "expires_at": made.info.expires_at.isoformat(),
+        "kind": "api",
+        "mfa": True,
+        "owner": "ada",
+        "scopes": "artifact.read",
+        "token_id": made.info.token_id,
+    }
+    assert made.plaintext not in event.to_json()

@@ -9,11 +9,15 @@ never computed from the implementation. Each cell has three letters, Y
 2. the role granted at scope ``project:fraud``, on a resource inside the project (column I);
 3. the role granted at scope ``project:fraud``, on a resource outside it (column O).
 
-Resources of types that belong to no project (the audit log, users, keys...)
-get an artificial in-project name in column I, to show that a scope limits
-every type the same way. Token resources are the subject's own token in G
-and I, and another principal's in O: rules about one's own tokens are not
-limited by scope.
+Resources of types that belong to no project (the audit log, users, roles,
+groups, the policy, keys, alerts, the server) get a name under the project in
+column I, to show that a project scope never covers them, whatever their name:
+only the project types (`PROJECT_TYPES`: artifacts, models, scans, data,
+monitor streams, pipelines, dependencies) are ever inside a project. An
+earlier version of this table expected Y there, which let an admin grant at
+``project:admin`` grant ``role:admin`` (docs/access.md, "Grants and scopes").
+Token resources are the subject's own token in G and I, and another
+principal's in O: rules about one's own tokens are not limited by scope.
 """
 
 from __future__ import annotations
@@ -59,33 +63,33 @@ model.predict     YYN    YYN          YYN             NNN      NNN     YYN
 scan.run          YYN    YYN          YYN             NNN      NNN     YYN
 data.check        YYN    YYN          YYN             NNN      NNN     YYN
 data.screen       YYN    YYN          YYN             NNN      NNN     YYN
-audit.read        YYN    NNN          NNN             YYN      NNN     NNN
-audit.verify      YYN    NNN          NNN             YYN      NNN     NNN
-audit.export      YYN    NNN          NNN             YYN      NNN     NNN
-user.read         YYN    NNN          NNN             NNN      NNN     NNN
-user.create       YYN    NNN          NNN             NNN      NNN     NNN
-user.update       YYN    NNN          NNN             NNN      NNN     NNN
-role.read         YYN    NNN          NNN             NNN      NNN     NNN
-role.grant        YYN    NNN          NNN             NNN      NNN     NNN
-role.revoke       YYN    NNN          NNN             NNN      NNN     NNN
-group.read        YYN    NNN          NNN             NNN      NNN     NNN
-group.manage      YYN    NNN          NNN             NNN      NNN     NNN
+audit.read        YNN    NNN          NNN             YNN      NNN     NNN
+audit.verify      YNN    NNN          NNN             YNN      NNN     NNN
+audit.export      YNN    NNN          NNN             YNN      NNN     NNN
+user.read         YNN    NNN          NNN             NNN      NNN     NNN
+user.create       YNN    NNN          NNN             NNN      NNN     NNN
+user.update       YNN    NNN          NNN             NNN      NNN     NNN
+role.read         YNN    NNN          NNN             NNN      NNN     NNN
+role.grant        YNN    NNN          NNN             NNN      NNN     NNN
+role.revoke       YNN    NNN          NNN             NNN      NNN     NNN
+group.read        YNN    NNN          NNN             NNN      NNN     NNN
+group.manage      YNN    NNN          NNN             NNN      NNN     NNN
 token.create      YNN    YYN          YYN             NNN      NNN     NNN
 token.read        YNN    YYN          YYN             NNN      NNN     NNN
 token.revoke      YNN    YYN          YYN             NNN      NNN     NNN
 token.manage      YNN    NNN          NNN             NNN      NNN     NNN
-policy.read       YYN    NNN          NNN             NNN      NNN     NNN
-policy.update     YYN    NNN          NNN             NNN      NNN     NNN
-key.read          YYN    NNN          NNN             NNN      NNN     NNN
-key.rotate        YYN    NNN          NNN             NNN      NNN     NNN
-key.trust         YYN    NNN          NNN             NNN      NNN     NNN
-alert.read        YYN    YYN          NNN             NNN      NNN     NNN
-alert.ack         YYN    NNN          NNN             NNN      NNN     NNN
-alert.silence     YYN    NNN          NNN             NNN      NNN     NNN
+policy.read       YNN    NNN          NNN             NNN      NNN     NNN
+policy.update     YNN    NNN          NNN             NNN      NNN     NNN
+key.read          YNN    NNN          NNN             NNN      NNN     NNN
+key.rotate        YNN    NNN          NNN             NNN      NNN     NNN
+key.trust         YNN    NNN          NNN             NNN      NNN     NNN
+alert.read        YNN    YNN          NNN             NNN      NNN     NNN
+alert.ack         YNN    NNN          NNN             NNN      NNN     NNN
+alert.silence     YNN    NNN          NNN             NNN      NNN     NNN
 monitor.ingest    YYN    NNN          NNN             NNN      NNN     YYN
 pipeline.run      YYN    YYN          NNN             NNN      NNN     YYN
 deps.audit        YYN    YYN          NNN             NNN      NNN     NNN
-server.metrics    YYN    NNN          NNN             NNN      NNN     NNN
+server.metrics    YNN    NNN          NNN             NNN      NNN     NNN
 """
 
 #: The built-in roles that give nothing to a session without a second factor.

@@ -103,7 +103,10 @@ def test_a_custom_role_with_user_update_still_needs_an_mfa_session(
         database,
         events=kit.events,
         keyring=kit.keyring,
-        policy=Policy(roles=[Role("helpdesk", (Rule.of("user.update"),))]),
+        # Resetting a viewer's password also needs the power to make one (role.grant on role:viewer).
+        policy=Policy(
+            roles=[Role("helpdesk", (Rule.of("user.update"), Rule.of("role.grant", "role:viewer")))]
+        ),
         passwords=kit.passwords,
         clock=kit.clock,
     )
@@ -144,3 +147,26 @@ def test_a_reset_forgets_the_failures_counted_against_the_account(kit: Kit) -> N
         kit.auth.login("vic", STRONG, origin="192.0.2.50")
     kit.auth.reset_password("vic", new_password=NEW, by=boss, origin=ORIGIN)
     assert kit.auth.login("vic", NEW, origin="192.0.2.50").session is not None
+
+
+def test_a_reset_also_unlocks_the_users_own_origins(kit: Kit) -> None:
+    """Failures from the user's own (known) origin lock only their pair counter, which the account
+    counter does not cover; a reset clears it too, so they log in at once, and the origin stays known.
+    (Regression: only the account counter was cleared, and the user waited out the pair's lock.)"""
+    boss = _boss(kit)
+    kit.user("vic", "viewer")
+    home = "192.0.2.80"
+    assert kit.auth.login("vic", STRONG, origin=home).session is not None  # the origin is now known
+    for _ in range(5):  # the pair's 3 free failures, then locks that double
+        with pytest.raises(AuthenticationFailed):
+            kit.auth.login("vic", WRONG, origin=home)
+        kit.clock.advance(1)
+    with pytest.raises(LoginThrottled):
+        kit.auth.login("vic", STRONG, origin=home)
+    kit.auth.reset_password("vic", new_password=NEW, by=boss, origin=ORIGIN)
+    assert kit.auth.login("vic", NEW, origin=home).session is not None
+    # Still a known origin: failures from elsewhere that lock the account counter do not stop vic here.
+    for n in range(6):
+        with pytest.raises(AuthenticationFailed):
+            kit.auth.login("vic", WRONG, origin=f"203.0.113.{n}")
+    assert kit.auth.login("vic", NEW, origin=home).session is not None

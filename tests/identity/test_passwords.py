@@ -64,4 +64,14 @@ def test_parameters_below_the_minimums_are_refused() -> None:
 
 def test_unknown_users_cost_the_same_work() -> None:
     POLICY.dummy_verify("anything at all")  # no exception, a full argon2id verification
-    assert POLICY._dummy is not None and POLICY._dummy.startswith("$argon2id$")
+    # The dummy hash carries the policy's own parameters, so its verification costs what a real one does.
+    assert POLICY._dummy.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PasswordPolicy()._dummy.startswith("$argon2id$v=19$m=65536,t=3,p=1$")
+
+
+def test_no_password_matches_the_dummy_hash() -> None:
+    """It is a random digest, not the hash of any password: not even an empty one or its own text."""
+    for guess in ("", "anything at all", POLICY._dummy, "pipewarden: no such user"):
+        with pytest.raises(AuthenticationFailed):
+            POLICY.verify(POLICY._dummy, guess)
+    assert PasswordPolicy()._dummy != PasswordPolicy()._dummy  # a fresh salt and digest per policy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -376,3 +377,18 @@ def test_the_documentation_lists_every_action_and_built_in_role() -> None:
     for name, role in BUILTIN_ROLES.items():
         mfa = "yes" if role.requires_mfa else "no"
         assert re.search(rf"^\| `{re.escape(name)}` \| {mfa} \|", text, flags=re.MULTILINE), name
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Grant(""), "a grant needs a role name"),
+        (lambda: Grant("viewer", ""), "role viewer: a grant's scope is"),
+        (lambda: Subject("", "user", ()), "a subject needs a name"),
+        (lambda: Subject("ada", "robot", ()), "ada: subject kind 'robot' is not 'user' or 'service'"),
+    ],
+)
+def test_a_malformed_grant_or_subject_is_a_config_error(make: Callable[[], object], message: str) -> None:
+    """Errors from pipewarden.errors, like every other invalid input (it used to be ValueError)."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make()

@@ -163,7 +163,7 @@ def test_long_or_strange_names_and_origins_get_bounded_keys(database: Database) 
     throttle = Throttle(database)
     name, origin = "x" * 5000, "o\n" * 300
     keys = Throttle.keys(name, origin)
-    assert all(len(k) <= 80 for k in keys)
+    assert all(len(k) <= 90 for k in keys)
     fail(throttle, name, origin, at(0))
     assert throttle.state(keys[1])[0] == 1
 
@@ -248,3 +248,25 @@ def test_the_real_user_logs_in_from_home_while_the_account_is_under_attack(
     with pytest.raises(LoginThrottled):
         kit.auth.login("ada", STRONG, origin="192.0.2.77")  # new to the account: waits like the attacker
     assert kit.auth.login("ada", STRONG, origin=USER_ORIGIN).session is not None
+
+
+def test_forgetting_an_account_clears_its_counters_from_every_origin_and_no_one_elses(
+    database: Database,
+) -> None:
+    throttle = Throttle(database)
+    succeed(throttle, "ada", USER_ORIGIN, at(0))
+    for i in range(6):
+        fail(throttle, "ada", USER_ORIGIN, at(1 + i * 100))
+        fail(throttle, "ada", ATTACKER, at(2 + i * 100))
+        fail(throttle, "ada_", ATTACKER, at(3 + i * 100))  # '_' is a LIKE wildcard: must not matter
+    ada_home, _account, _origin = Throttle.keys("ada", USER_ORIGIN)
+    ada_away = Throttle.keys("ada", ATTACKER)[0]
+    other = Throttle.keys("ada_", ATTACKER)[0]
+    assert throttle.state(ada_home)[0] == 6 and throttle.state(ada_away)[0] == 6
+    throttle.forget("ada")
+    assert throttle.state(ada_home) == (0, None) and throttle.state(ada_away) == (0, None)
+    assert throttle.state(Throttle.keys("ada", USER_ORIGIN)[1]) == (0, None)
+    assert throttle.state(other)[0] == 6
+    # Her own origin is still known: an attempt from it is charged to the pair alone.
+    charge = throttle.admit("ada", USER_ORIGIN, at=at(1000))
+    assert isinstance(charge, Charge) and charge.keys == (ada_home,)

@@ -12,7 +12,7 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from pipewarden.errors import AccessDenied, AuthenticationFailed
+from pipewarden.errors import AuthenticationFailed
 
 if TYPE_CHECKING:
     from pipewarden.identity import Authenticator, SessionFile, Subject
@@ -81,22 +81,16 @@ def require(ws: Workspace, action: str, resource: str) -> Subject:
 
 def authorize(ws: Workspace, subject: Subject, action: str, resource: str) -> None:
     """`require` for a subject already authenticated (when the action depends on who it is)."""
-    from pipewarden.events import Event
     from pipewarden.identity import Policy
+    from pipewarden.identity import authorize as authorize_needs
 
-    decision = Policy.for_workspace(ws.root).check(subject, action, resource)
-    if not decision.allowed:
-        ws.events().emit(
-            Event(
-                action=action,
-                actor=subject.name,
-                actor_kind=subject.kind,
-                resource=resource,
-                outcome="denied",
-                origin=cli_origin(),
-                attributes={"rule": decision.rule[:512], "token_id": subject.token_id},
-            )
-        )
-        raise AccessDenied(
-            f"{subject.name}: {action} on {resource} is not allowed ({decision.rule})", decision=decision
-        )
+    authorize_needs(
+        Policy.for_workspace(ws.root),
+        subject,
+        [(action, resource)],
+        events=ws.events(),
+        action=action,
+        resource=resource,
+        origin=cli_origin(),
+        attributes={"token_id": subject.token_id},
+    )

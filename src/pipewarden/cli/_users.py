@@ -192,13 +192,15 @@ def add(
 @user_app.command("list")
 def list_users(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Every user and service account, with its roles and MFA state."""
-    from pipewarden.cli._identity import require
+    from pipewarden.cli._identity import cli_origin, require
+    from pipewarden.events import Actor
     from pipewarden.identity import Accounts
 
     try:
         ws = workspace_at(workspace)
-        require(ws, "user.read", "user:*")
-        found = Accounts(ws.database(), events=ws.events()).list()
+        subject = require(ws, "user.read", "user:*")
+        actor = Actor(subject.name, subject.kind, cli_origin())
+        found = Accounts(ws.database(), events=ws.events()).list_as(actor)
     except PipewardenError as exc:
         raise fail(exc) from None
     if as_json:
@@ -212,13 +214,16 @@ def list_users(as_json: JsonOption = False, workspace: WorkspaceOption = None) -
 
 
 def _set_disabled(name: str, workspace: Path | None, *, disabled: bool) -> None:
-    from pipewarden.cli._identity import cli_origin, require
+    from pipewarden.cli._identity import acting_subject, cli_origin
     from pipewarden.events import Actor
-    from pipewarden.identity import Accounts
+    from pipewarden.identity import Access, Accounts, Policy
 
     try:
         ws = workspace_at(workspace)
-        subject = require(ws, "user.update", f"user:{name}")
+        subject = acting_subject(ws)
+        access = Access(ws.database(), policy=Policy.for_workspace(ws.root), events=ws.events())
+        # user.update, and role.grant on each of the principal's roles: acting on their account.
+        access.authorize_over(subject, name, action="user.update", origin=cli_origin())
         accounts = Accounts(ws.database(), events=ws.events())
         actor = Actor(subject.name, subject.kind, cli_origin())
         if disabled:

@@ -17,31 +17,46 @@ from typing import Any
 from pipewarden._canonical import canonical_json
 from pipewarden.errors import ConfigError
 
-__all__ = ["ACTOR_KINDS", "EVENT_FORMAT", "OUTCOMES", "Event"]
+__all__ = ["ACTOR_KINDS", "EVENT_FORMAT", "OUTCOMES", "Event", "is_secret_name"]
 
 EVENT_FORMAT = "pipewarden.event/1"
 OUTCOMES = ("allowed", "denied", "error")
 ACTOR_KINDS = ("user", "service", "system", "anonymous")
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-#: Attribute names that would carry a secret; an event with one is refused.
-_SECRET_KEYS = frozenset(
-    {
-        "password",
-        "passphrase",
-        "secret",
-        "totp_secret",
-        "code",
-        "otp",
-        "recovery_code",
-        "private_key",
-        "api_token",
-    }
+#: Parts of attribute names that would carry a secret: a name containing one is refused
+#: ("new_password", "session_token", "client_secret"), so a secret cannot slip in under a variant.
+_SECRET_PARTS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "private_key",
+    "privatekey",
+    "api_key",
+    "recovery_code",
 )
+#: Words of attribute names (split at '_') that would carry a one-time code: matched as whole words,
+#: so "otp_code" is refused and "footprint" is not.
+_SECRET_WORDS = frozenset({"otp", "totp", "hotp"})
+#: Whole names that would carry a one-time code ("exit_code" or "status_code" are fine).
+_SECRET_NAMES = frozenset({"code", "pin"})
+#: Names that contain a part above yet carry only what may be known about a secret: an id, a count.
+_NOT_SECRETS = frozenset({"token_id", "recovery_codes_left"})
 _MAX_TEXT = 1024
 _MAX_ATTRIBUTES = 64
 
 Scalar = str | int | float | bool | None
+
+
+def is_secret_name(key: str) -> bool:
+    """Whether an attribute called `key` would carry a secret (see `_SECRET_PARTS`)."""
+    if key in _NOT_SECRETS:
+        return False
+    if key in _SECRET_NAMES or not _SECRET_WORDS.isdisjoint(key.split("_")):
+        return True
+    return any(part in key for part in _SECRET_PARTS)
 
 
 def _text(name: str, value: object, *, allow_empty: bool = False) -> str:
@@ -82,7 +97,7 @@ class Event:
         for key, value in self.attributes.items():
             if not isinstance(key, str) or not _KEY.match(key):
                 raise ConfigError(f"event attribute name {key!r} is not a lower-case identifier")
-            if key in _SECRET_KEYS:
+            if is_secret_name(key):
                 raise ConfigError(f"event attribute {key!r} would carry a secret; events never do")
             if isinstance(value, str):
                 _text(f"attribute {key}", value, allow_empty=True)

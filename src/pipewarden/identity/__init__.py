@@ -24,8 +24,9 @@ Authorization: roles, grants and the policy that decides (docs/access.md).
 from __future__ import annotations
 
 from pipewarden.identity._access import Access
-from pipewarden.identity._accounts import ADMIN_ROLE, Accounts, Principal
-from pipewarden.identity._actions import ACTIONS, RESOURCE_TYPES
+from pipewarden.identity._accounts import Accounts, Principal
+from pipewarden.identity._actions import ACTIONS, PROJECT_TYPES, RESOURCE_TYPES
+from pipewarden.identity._admins import Administrators
 from pipewarden.identity._apitokens import (
     DEFAULT_TOKEN_LIFETIME,
     MAX_TOKEN_LIFETIME,
@@ -36,12 +37,13 @@ from pipewarden.identity._apitokens import (
 from pipewarden.identity._auth import Authenticator, LoginResult, LoginStatus, MfaEnrolled, Session
 from pipewarden.identity._bindings import Binding, Group, grants_for
 from pipewarden.identity._changes import PasswordChanged
+from pipewarden.identity._guard import authorize
 from pipewarden.identity._mfa import RECOVERY_CODE_COUNT, MfaEnrolment, RecoveryCodes
 from pipewarden.identity._passwords import MIN_LENGTH, MIN_SCORE, PasswordPolicy, Verified
 from pipewarden.identity._patterns import TokenScope
 from pipewarden.identity._policy import DENY_BY_DEFAULT, POLICY_FILE, Decision, Policy, SubjectPolicy
 from pipewarden.identity._policyfile import POLICY_FORMAT
-from pipewarden.identity._roles import BUILTIN_ROLES, Role, Rule
+from pipewarden.identity._roles import ADMIN_ROLE, BUILTIN_ROLES, Role, Rule
 from pipewarden.identity._sessions import TOKEN_ENV, SessionFile, StoredSession
 from pipewarden.identity._subject import Grant, Subject
 from pipewarden.identity._throttle import Charge, CounterRule, Throttle, Throttled, ThrottleRule
@@ -59,6 +61,7 @@ __all__ = [
     "MIN_SCORE",
     "POLICY_FILE",
     "POLICY_FORMAT",
+    "PROJECT_TYPES",
     "RECOVERY_CODE_COUNT",
     "RESOURCE_TYPES",
     "SECRET_BYTES",
@@ -67,6 +70,7 @@ __all__ = [
     "TOKEN_PREFIX",
     "Access",
     "Accounts",
+    "Administrators",
     "Authenticator",
     "Binding",
     "Charge",
@@ -100,6 +104,7 @@ __all__ = [
     "TokenScope",
     "Totp",
     "Verified",
+    "authorize",
     "grants_for",
     "hotp",
     "issue_token",

@@ -7,7 +7,10 @@ manage groups. It checks the acting subject against the policy first:
 - changing a group needs ``group.manage`` on ``group:<name>``, and adding or
   removing a member also needs ``role.grant`` / ``role.revoke`` on every role
   the group holds, because joining a group is being granted its roles;
-- no change may leave the deployment without an enabled administrator.
+- no change may leave the deployment without an enabled administrator
+  (admin at scope '*');
+- acting on another principal's account (`authorize_over`, for disabling and
+  enabling it) needs ``role.grant`` on every role it holds (`_guard`).
 """
 
 from __future__ import annotations
@@ -18,20 +21,21 @@ from typing import TypeVar
 from sqlalchemy import Connection, select
 
 from pipewarden.db import Database, principals
-from pipewarden.errors import AccessDenied, IdentityError
+from pipewarden.errors import IdentityError
 from pipewarden.events import Acting, Actor, Events
 from pipewarden.events._event import Scalar
 from pipewarden.identity import _bindings as store
+from pipewarden.identity._admins import administrators, keep_an_administrator
 from pipewarden.identity._bindings import Binding, Group
+from pipewarden.identity._guard import Need, authorize, control_needs
 from pipewarden.identity._patterns import Selector, check_name
 from pipewarden.identity._policy import Decision, Policy
+from pipewarden.identity._roles import ADMIN_ROLE
 from pipewarden.identity._subject import Subject
 
-__all__ = ["ADMIN_ROLE", "Access"]
+__all__ = ["Access"]
 
-ADMIN_ROLE = "admin"
 T = TypeVar("T")
-_RULE = 512
 
 
 class Access:
@@ -73,6 +77,24 @@ class Access:
             return Decision(False, name, action, resource, f"the account {name} is disabled")
         return decision
 
+    def authorize_over(
+        self, actor: Subject, principal: str, *, action: str, event: str | None = None, origin: str = ""
+    ) -> Decision:
+        """Authorize `action` on ``user:<principal>`` and control over that account.
+
+        Acting on someone else's account (disabling or enabling it) also needs
+        ``role.grant`` on every role it holds, directly or through a group, so
+        nobody can act on an account more powerful than one they could make
+        (docs/access.md, "Acting on someone else's account"). A refusal is one
+        denied event named `event` (default: `action`) and `AccessDenied`.
+        """
+        resource = f"user:{principal}"
+        needs: list[Need] = [(action, resource)]
+        if principal != actor.name:
+            with self.db.transaction(write=False) as conn:
+                needs.extend(control_needs(conn, principal)[1])
+        return self._authorize(actor, event or action, resource, {}, needs, origin)
+
     def bindings(self) -> tuple[Binding, ...]:
         with self.db.transaction(write=False) as conn:
             return store.bindings(conn)
@@ -99,7 +121,7 @@ class Access:
         attributes: dict[str, Scalar] = {"subject": subject, "subject_kind": subject_kind, "scope": scope}
         acting = self._acting(actor, origin)
         self._authorize(
-            acting, actor, "role.grant", f"role:{role}", attributes, [("role.grant", f"role:{role}")]
+            actor, "role.grant", f"role:{role}", attributes, [("role.grant", f"role:{role}")], origin
         )
 
         def write() -> Binding:
@@ -133,16 +155,17 @@ class Access:
         attributes: dict[str, Scalar] = {"subject": subject, "subject_kind": subject_kind, "scope": scope}
         acting = self._acting(actor, origin)
         self._authorize(
-            acting, actor, "role.revoke", f"role:{role}", attributes, [("role.revoke", f"role:{role}")]
+            actor, "role.revoke", f"role:{role}", attributes, [("role.revoke", f"role:{role}")], origin
         )
 
         def write() -> Binding:
             with self.db.transaction() as conn:
-                had_admin = role == ADMIN_ROLE and _has_admin(conn)
+                before = administrators(conn)
                 binding = store.revoke(
                     conn, subject=subject, subject_kind=subject_kind, role=role, scope=scope
                 )
-                _keep_an_admin(conn, had_admin)
+                if role == ADMIN_ROLE:
+                    keep_an_administrator(conn, before)
                 return binding
 
         return acting.perform(
@@ -165,9 +188,9 @@ class Access:
         check_name(name, what="group")
 
         def write(conn: Connection) -> Group:
-            had_admin = _has_admin(conn)
+            before = administrators(conn)
             group = store.delete_group(conn, name=name)
-            _keep_an_admin(conn, had_admin)
+            keep_an_administrator(conn, before)
             return group
 
         return self._group_change(actor, name, {"change": "delete"}, "role.revoke", write, origin=origin)
@@ -188,9 +211,9 @@ class Access:
         check_name(group, what="group")
 
         def write(conn: Connection) -> None:
-            had_admin = _has_admin(conn)
+            before = administrators(conn)
             store.remove_member(conn, group=group, principal=principal)
-            _keep_an_admin(conn, had_admin)
+            keep_an_administrator(conn, before)
 
         self._group_change(
             actor, group, {"change": "remove", "member": principal}, "role.revoke", write, origin=origin
@@ -215,22 +238,24 @@ class Access:
 
     def _authorize(
         self,
-        acting: Acting,
         actor: Subject,
         action: str,
         resource: str,
         attributes: dict[str, Scalar],
-        needs: list[tuple[str, str]],
-    ) -> None:
+        needs: list[Need],
+        origin: str,
+    ) -> Decision:
         """Each permission in `needs`, or else one denied event for `action` and `AccessDenied`."""
-        for need_action, need_resource in needs:
-            decision = self.policy.check(actor, need_action, need_resource)
-            if not decision.allowed:
-                acting.emit(action, resource, "denied", {**attributes, "rule": decision.rule[:_RULE]})
-                what = f"{need_action} on {need_resource}"
-                raise AccessDenied(
-                    f"{actor.name}: {what} is not allowed ({decision.rule})", decision=decision
-                )
+        return authorize(
+            self.policy,
+            actor,
+            needs,
+            events=self.events,
+            action=action,
+            resource=resource,
+            origin=origin,
+            attributes=attributes,
+        )
 
     def _group_change(
         self,
@@ -252,7 +277,7 @@ class Access:
         needs = [("group.manage", resource)]
         if role_action is not None:
             needs.extend((role_action, f"role:{r}") for r in roles)
-        self._authorize(acting, actor, "group.manage", resource, attributes, needs)
+        self._authorize(actor, "group.manage", resource, attributes, needs, origin)
 
         def run() -> T:
             with self.db.transaction() as conn:
@@ -262,18 +287,3 @@ class Access:
                 return write(conn)
 
         return acting.perform("group.manage", resource, run, attributes=attributes, checked_by_caller=True)
-
-
-def _has_admin(conn: Connection) -> bool:
-    # Imported here: accounts belong to authentication, which imports this package's bindings.
-    from pipewarden.identity._accounts import has_enabled_admin
-
-    return has_enabled_admin(conn)
-
-
-def _keep_an_admin(conn: Connection, had_admin: bool) -> None:
-    """Refuse (rolling the change back) a change that leaves no enabled administrator where there was one."""
-    if had_admin and not _has_admin(conn):
-        raise IdentityError(
-            "the change would leave no enabled administrator; grant admin to someone else first"
-        )

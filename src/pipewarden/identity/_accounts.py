@@ -15,22 +15,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
-from pipewarden.db import Database, api_tokens, group_members, groups, principals, role_bindings
+from pipewarden.db import Database, api_tokens, principals
 from pipewarden.errors import AccessDenied, ConfigError, IdentityError
 from pipewarden.events import Actor, Event, Events
+from pipewarden.events._event import Scalar
+from pipewarden.identity._admins import administrators
 from pipewarden.identity._bindings import grant, grants_for
 from pipewarden.identity._passwords import PasswordPolicy
 from pipewarden.identity._patterns import check_name
+from pipewarden.identity._roles import ADMIN_ROLE
 from pipewarden.identity._subject import Grant
 
-__all__ = ["ADMIN_ROLE", "PRINCIPAL_KINDS", "Accounts", "Principal", "emit", "utcnow"]
-
-PRINCIPAL_KINDS = ("user", "service")
-Scalar = str | int | float | bool | None
-ADMIN_ROLE = "admin"
+__all__ = ["Accounts", "Principal", "Scalar", "emit", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -85,31 +84,6 @@ def _principal(row: Row[Any], grants: tuple[Grant, ...] = ()) -> Principal:
     )
 
 
-def has_enabled_admin(conn: Connection) -> bool:
-    """Whether any enabled principal holds the admin role, directly or through a group."""
-    direct = select(role_bindings.c.id).where(
-        role_bindings.c.role == ADMIN_ROLE,
-        role_bindings.c.subject_kind == "principal",
-        exists().where(principals.c.name == role_bindings.c.subject, principals.c.disabled.is_(False)),
-    )
-    via_group = (
-        select(role_bindings.c.id)
-        .select_from(
-            role_bindings.join(
-                groups,
-                and_(role_bindings.c.subject_kind == "group", role_bindings.c.subject == groups.c.name),
-            )
-            .join(group_members, group_members.c.group_id == groups.c.id)
-            .join(principals, principals.c.id == group_members.c.principal_id)
-        )
-        .where(role_bindings.c.role == ADMIN_ROLE, principals.c.disabled.is_(False))
-    )
-    return (
-        conn.execute(direct.limit(1)).first() is not None
-        or conn.execute(via_group.limit(1)).first() is not None
-    )
-
-
 class Accounts:
     """Create, list, disable and enable principals; each change is one event.
 
@@ -161,7 +135,7 @@ class Accounts:
         return self._create(name, kind="service", actor=actor, display_name=display_name, grants=grants)
 
     def bootstrap_admin(self, name: str, *, password: str, actor: Actor, display_name: str = "") -> Principal:
-        """The first administrator (role admin everywhere); refused once any enabled principal is one.
+        """The first administrator (role admin at '*'); refused while an enabled principal is one.
 
         Only the workspace's local operator (who holds its key files) calls
         this: it is how a deployment gets its first admin without default
@@ -170,8 +144,8 @@ class Accounts:
         check_name(name, what="user")
         self.passwords.check_new(password, user_inputs=[name, display_name])
         with self.db.transaction(write=False) as conn:
-            exists_already = has_enabled_admin(conn)
-        if exists_already:
+            admins = administrators(conn)
+        if admins.present:
             emit(
                 self.events,
                 "user.create",
@@ -210,7 +184,7 @@ class Accounts:
         password_hash = self.passwords.hash(password) if password is not None else None
         try:
             with self.db.transaction() as conn:
-                if bootstrap and has_enabled_admin(conn):
+                if bootstrap and administrators(conn).present:
                     # Checked again under the write lock: two bootstraps at once make one admin.
                     raise AccessDenied(f"{name}: an administrator exists already")
                 if conn.execute(select(principals.c.id).where(principals.c.name == name)).first():
@@ -260,6 +234,20 @@ class Accounts:
         with self.db.transaction(write=False) as conn:
             rows = conn.execute(select(principals).order_by(principals.c.name)).all()
             return tuple(_principal(row, grants_for(conn, row.name)) for row in rows)
+
+    def list_as(self, actor: Actor) -> tuple[Principal, ...]:
+        """`list`, read by `actor` (authorized by the caller for ``user.read`` on ``user:*``): one
+        allowed ``user.read`` event with how many principals it showed."""
+        found = self.list()
+        emit(
+            self.events,
+            "user.read",
+            actor=actor,
+            resource="user:*",
+            outcome="allowed",
+            attributes={"count": len(found)},
+        )
+        return found
 
     def disable(self, name: str, *, actor: Actor) -> Principal:
         """Stop a principal at once: its tokens fail from the next request and its sessions are revoked."""

@@ -16,6 +16,7 @@ from pipewarden.errors import ConfigError
 
 __all__ = [
     "ACTIONS",
+    "PROJECT_TYPES",
     "RESOURCE_TYPES",
     "action_type",
     "check_action",
@@ -82,12 +83,20 @@ RESOURCE_TYPES: MappingProxyType[str, str] = MappingProxyType(
         "policy": "policy:roles",
         "key": "key:ring, key:signing, key:trusted, key:writers",
         "alert": "alert:<id>",
-        "monitor": "monitor:<stream>",
+        "monitor": "monitor:<project>/<stream>",
         "pipeline": "pipeline:<project>/<name>",
         "deps": "deps:<project>",
         "server": "server:metrics",
     }
 )
+
+#: The resource types whose names start with a project (``artifact:fraud/model``, ``deps:fraud``), so
+#: that a ``project:<p>`` scope can cover them. Every other type (users, roles, groups, tokens, keys,
+#: the policy, the audit log, alerts, the server) is named outside any project: a project scope never
+#: covers it, whatever its name, or an administrator of project "admin" could grant role:admin and one
+#: of project "ada" could reset user:ada. Paths (``model:``, ``scan:``) count from the folder that
+#: holds the workspace, so their first segment is a project folder; an absolute path is in none.
+PROJECT_TYPES = frozenset({"artifact", "model", "scan", "data", "monitor", "pipeline", "deps"})
 
 _TYPE = re.compile(r"[a-z][a-z0-9_]*")
 _MAX_RESOURCE = 1024

@@ -4,6 +4,10 @@ Both are `issue_token` tokens; only their digest is stored. A session acts with
 its owner's full roles for a few hours; an API token is limited to its scopes
 (action patterns, optionally ``@`` a resource selector) on top of its owner's
 roles, and lives until its expiry (at most `MAX_TOKEN_LIFETIME`) or revocation.
+
+A token acts as its owner, so making or revoking someone else's token is
+acting on their account: besides ``token.manage`` it needs ``role.grant`` on
+every role the owner holds (`_guard.control_needs`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from sqlalchemy import Connection, Row, insert, select, update
 from pipewarden.db import Database, api_tokens, principals
 from pipewarden.errors import AccessDenied, AuthenticationFailed, ConfigError, IdentityError
 from pipewarden.events import Actor, Events
+from pipewarden.identity import _guard
 from pipewarden.identity._accounts import Scalar, emit, utcnow
 from pipewarden.identity._bindings import grants_for
+from pipewarden.identity._guard import Need, check_control_unchanged, control_needs
+from pipewarden.identity._passwords import NOT_ACCEPTED
 from pipewarden.identity._patterns import TokenScope
 from pipewarden.identity._policy import Decision, Policy
 from pipewarden.identity._subject import Subject
@@ -47,7 +54,6 @@ SESSION_LIFETIME = timedelta(hours=12)
 MAX_SCOPES = 32
 #: A token's last use is written at most this often per origin (a busy token is not a write per request).
 LAST_USE_GRANULARITY = timedelta(minutes=1)
-_NOT_ACCEPTED = "the credentials were not accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +203,8 @@ class Tokens:
     Creating, listing and revoking are authorized here, against the policy,
     for the acting `Subject`: one's own tokens need ``token.create`` /
     ``token.read`` / ``token.revoke`` on ``token:<self>``, anyone else's
-    ``token.manage`` on ``token:<owner>``.
+    ``token.manage`` on ``token:<owner>``, and, to make or revoke one,
+    ``role.grant`` on every role the owner holds.
     """
 
     def __init__(
@@ -214,17 +221,31 @@ class Tokens:
         emit(self.events, action, actor=actor, resource=resource, outcome=outcome, attributes=attributes)
 
     def authorize(
-        self, by: Subject, action: str, resource: str, *, origin: str, event: str | None = None
+        self,
+        by: Subject,
+        action: str,
+        resource: str,
+        *,
+        origin: str,
+        event: str | None = None,
+        more: Sequence[Need] = (),
     ) -> Decision:
-        """`Policy.check`; a denial is one event (named `event`, else `action`) and `AccessDenied`."""
-        decision = self.policy.check(by, action, resource)
-        if not decision.allowed:
-            actor = Actor(by.name, by.kind, origin)
-            self._emit(event or action, actor, resource, "denied", {"rule": decision.rule[:512]})
-            raise AccessDenied(
-                f"{by.name}: {action} on {resource} is not allowed ({decision.rule})", decision=decision
-            )
-        return decision
+        """`action` on `resource` and each of `more`; a denial is one event (named `event`, else
+        `action`, on `resource`) and `AccessDenied`."""
+        return _guard.authorize(
+            self.policy,
+            by,
+            [(action, resource), *more],
+            events=self.events,
+            action=event or action,
+            resource=resource,
+            origin=origin,
+        )
+
+    def _control(self, owner: str) -> tuple[frozenset[str], list[Need]]:
+        """The owner's roles and the ``role.grant`` on each that acting on its tokens needs."""
+        with self.db.transaction(write=False) as conn:
+            return control_needs(conn, owner)
 
     # --- using a token ---------------------------------------------------------------------------
 
@@ -247,11 +268,11 @@ class Tokens:
         resource = f"token:{row.owner if row is not None else '?'}/{parsed.token_id}"
         try:
             if row is None:
-                raise AuthenticationFailed(_NOT_ACCEPTED)
+                raise AuthenticationFailed(NOT_ACCEPTED)
             parsed.check(row.digest)
         except AuthenticationFailed:
             self._emit("token.use", anonymous, resource, "denied", {"reason": "unknown"})
-            raise AuthenticationFailed(_NOT_ACCEPTED) from None
+            raise AuthenticationFailed(NOT_ACCEPTED) from None
         # The token is genuine: its holder may be told why it no longer works.
         what = "the login session" if row.kind == "session" else f"token {row.token_id}"
         again = "run 'pipewarden login'" if row.kind == "session" else "ask for a new token"
@@ -289,7 +310,7 @@ class Tokens:
         with self.db.transaction() as conn:
             row = conn.execute(token_query().where(api_tokens.c.token_id == parsed.token_id)).first()
             if row is None:
-                raise AuthenticationFailed(_NOT_ACCEPTED)
+                raise AuthenticationFailed(NOT_ACCEPTED)
             parsed.check(row.digest)
             if row.kind != "session":
                 raise ConfigError(
@@ -360,12 +381,17 @@ class Tokens:
         Made only from a login session (a token does not mint tokens). When
         the owner holds a role that requires MFA the acting session must have
         passed MFA; the token then carries that assurance (`mfa`), as it
-        carries the creator's session's otherwise.
+        carries the creator's session's otherwise. A token for someone else
+        needs ``token.manage`` and ``role.grant`` on each of their roles.
         """
         actor = Actor(by.name, by.kind, origin)
         resource = f"token:{owner}"
-        action = "token.create" if owner == by.name else "token.manage"
-        self.authorize(by, action, resource, origin=origin, event="token.create")
+        roles: frozenset[str] = frozenset()
+        if owner == by.name:
+            self.authorize(by, "token.create", resource, origin=origin)
+        else:
+            roles, control = self._control(owner)
+            self.authorize(by, "token.manage", resource, origin=origin, event="token.create", more=control)
         checked = check_scopes(scopes)
         check_lifetime(lifetime)
         refusal = None
@@ -386,6 +412,8 @@ class Tokens:
                 raise IdentityError(f"{owner}: no such user or service account")
             if row.disabled:
                 raise IdentityError(f"{owner}: is disabled; enable it before making it tokens")
+            if owner != by.name:
+                check_control_unchanged(conn, owner, roles)
             new = self.insert(
                 conn,
                 principal_id=int(row.id),
@@ -403,6 +431,7 @@ class Tokens:
             "allowed",
             {
                 "owner": owner,
+                "kind": new.info.kind,
                 "token_id": new.info.token_id,
                 "scopes": " ".join(checked)[:1024],
                 "expires_at": new.info.expires_at.isoformat(),
@@ -433,8 +462,12 @@ class Tokens:
         if row is None:
             raise IdentityError(f"token {token_id}: no such token")
         resource = f"token:{row.owner}/{token_id}"
-        action = "token.revoke" if row.owner == by.name else "token.manage"
-        self.authorize(by, action, resource, origin=origin, event="token.revoke")
+        if row.owner == by.name:
+            self.authorize(by, "token.revoke", resource, origin=origin)
+        else:
+            # Revoking an administrator's tokens (their login sessions too) is acting on their account.
+            control = self._control(row.owner)[1]
+            self.authorize(by, "token.manage", resource, origin=origin, event="token.revoke", more=control)
         with self.db.transaction() as conn:
             done = conn.execute(
                 update(api_tokens)

@@ -139,7 +139,7 @@ class Authenticator:
             db,
             events=events,
             verifier=self._verifier,
-            tokens=self.tokens,
+            policy=self.policy,
             passwords=self.passwords,
             clock=clock,
         )
@@ -174,6 +174,12 @@ class Authenticator:
         if not proof.enrolled and self.requires_mfa(proof.grants):
             return self._pause(proof, subject, LoginStatus.MFA_ENROLMENT_NEEDED, origin)
         return self._sign_in(proof, subject, origin, action="auth.login")
+
+    def recorded_name(self, name: str) -> str:
+        """How login events name an attempt on `name`: the name itself when a principal of that name
+        exists, else ``unknown:<16 hex>``, the same for every attempt on that name (docs/access.md,
+        "No user enumeration"); for an operator to find the attempts on a name someone asks about."""
+        return self._verifier.recorded_name(name)
 
     def _pause(self, proof: Proof, subject: Subject, status: LoginStatus, origin: str) -> LoginResult:
         """The password was right but no session yet: refund its throttle charge, and say what is next."""
@@ -385,18 +391,21 @@ class Authenticator:
         """An administrator's reset of `name`'s password: every session of theirs ends; one
         ``auth.password_reset`` event.
 
-        `by` needs ``user.update`` on ``user:<name>``, a session that passed MFA,
-        and to be someone else (one's own password is changed with
-        `change_password`). The new password must pass the policy. The account's
-        own login-throttle counter is cleared: the administrator vouches for it.
+        `by` needs ``user.update`` on ``user:<name>`` and ``role.grant`` on every
+        role `name` holds (whoever sets the password can log in as them), a
+        session that passed MFA, and to be someone else (one's own password is
+        changed with `change_password`). The new password must pass the policy.
+        The failures the login throttle counted against the account, from any
+        origin, are cleared: the administrator vouches for it.
         """
         return self.changes.reset_password(name, new_password=new_password, by=by, origin=origin)
 
     def reset_mfa(self, name: str, *, by: Subject, origin: str) -> None:
         """An administrator's reset of `name`'s second factor: secret, recovery codes and sessions go.
 
-        `by` must be authorized for ``user.update`` on ``user:<name>`` and act
-        in a session that passed MFA itself. The user enrols again at the next
+        `by` must be authorized for ``user.update`` on ``user:<name>`` and, for
+        someone else, ``role.grant`` on every role they hold, and act in a
+        session that passed MFA itself. The user enrols again at the next
         login. One ``auth.mfa_reset`` event.
         """
         self.changes.reset_mfa(name, by=by, origin=origin)

@@ -23,7 +23,7 @@ from pipewarden.identity._patterns import Selector, check_name
 from pipewarden.identity._subject import Grant
 
 __all__ = [
-    "SUBJECT_KINDS",
+    "BINDING_SUBJECT_KINDS",
     "Binding",
     "Group",
     "add_member",
@@ -37,7 +37,8 @@ __all__ = [
     "revoke",
 ]
 
-SUBJECT_KINDS = ("principal", "group")
+#: What a role can be bound to: a principal (a user or service account) or a group of them.
+BINDING_SUBJECT_KINDS = ("principal", "group")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ def revoke(
     conn: Connection, *, subject: str, subject_kind: str = "principal", role: str, scope: str = "*"
 ) -> Binding:
     """Remove one binding and return it; `IdentityError` if there is no such binding."""
-    if subject_kind not in SUBJECT_KINDS:
+    if subject_kind not in BINDING_SUBJECT_KINDS:
         raise ConfigError(f"{subject_kind!r}: a binding's subject is a 'principal' or a 'group'")
     key = and_(
         role_bindings.c.subject_kind == subject_kind,

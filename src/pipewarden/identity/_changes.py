@@ -9,7 +9,10 @@ laptop, or a stolen session token, must not be a way to lock the owner out.
 An administrator resetting someone else's password or second factor is an
 authorized action instead: ``user.update`` on ``user:<name>``, from a session
 that passed MFA itself, and never on their own account (that is the user's
-own change, which asks for the current password).
+own change, which asks for the current password). Whoever resets an account's
+credentials can log in as it, so a reset also needs ``role.grant`` on every
+role the account holds (`_guard.control_needs`): nobody takes over an account
+more powerful than one they could make.
 
 Every change ends the person's login sessions: all of them after a reset, all
 but the one the change was made from after their own change. API tokens stay:
@@ -30,9 +33,10 @@ from pipewarden.db import Database, api_tokens, principals, recovery_codes
 from pipewarden.errors import AccessDenied, ConfigError, IdentityError
 from pipewarden.events import Actor, Events
 from pipewarden.identity._accounts import Scalar, emit
-from pipewarden.identity._apitokens import Tokens
+from pipewarden.identity._guard import Need, authorize, check_control_unchanged, control_needs
 from pipewarden.identity._logins import Credentials, Proof, Refused, Verifier
 from pipewarden.identity._passwords import PasswordPolicy
+from pipewarden.identity._policy import Policy
 from pipewarden.identity._subject import Subject
 
 __all__ = ["CredentialChanges", "PasswordChanged", "revoke_sessions"]
@@ -69,14 +73,14 @@ class CredentialChanges:
         *,
         events: Events,
         verifier: Verifier,
-        tokens: Tokens,
+        policy: Policy,
         passwords: PasswordPolicy,
         clock: Callable[[], datetime],
     ) -> None:
         self.db = db
         self.events = events
         self.verifier = verifier
-        self.tokens = tokens
+        self.policy = policy
         self.passwords = passwords
         self.clock = clock
 
@@ -162,6 +166,20 @@ class CredentialChanges:
 
     # --- an administrator's resets ---------------------------------------------------------------
 
+    def _authorize_reset(self, by: Subject, name: str, *, action: str, origin: str) -> frozenset[str]:
+        """``user.update`` on ``user:<name>`` and, on someone else's account, ``role.grant`` on each
+        role it holds; a refusal is one `action` event. Returns the roles authorized, for the write to
+        check they still hold (`check_control_unchanged`)."""
+        resource = f"user:{name}"
+        needs: list[Need] = [("user.update", resource)]
+        roles: frozenset[str] = frozenset()
+        if name != by.name:
+            with self.db.transaction(write=False) as conn:
+                roles, control = control_needs(conn, name)
+            needs.extend(control)
+        authorize(self.policy, by, needs, events=self.events, action=action, resource=resource, origin=origin)
+        return roles
+
     def _require_mfa_session(
         self, by: Subject, *, action: str, resource: str, origin: str, what: str
     ) -> None:
@@ -180,7 +198,7 @@ class CredentialChanges:
         """See `Authenticator.reset_password`."""
         action, resource = "auth.password_reset", f"user:{name}"
         actor = Actor(by.name, by.kind, origin)
-        self.tokens.authorize(by, "user.update", resource, origin=origin, event=action)
+        roles = self._authorize_reset(by, name, action=action, origin=origin)
         self._require_mfa_session(
             by, action=action, resource=resource, origin=origin, what="resetting a user's password"
         )
@@ -208,13 +226,15 @@ class CredentialChanges:
         new_hash = self.passwords.hash(new_password)
         now = self.clock()
         with self.db.transaction() as conn:
+            check_control_unchanged(conn, name, roles)
             conn.execute(
                 update(principals)
                 .where(principals.c.id == row.id)
                 .values(password_hash=new_hash, password_changed_at=now)
             )
             revoked = revoke_sessions(conn, int(row.id), at=now)
-        # The administrator vouches for the account: failures counted against it so far are forgotten.
+        # The administrator vouches for the account: failures counted against it so far, from anywhere
+        # (its own counter and every pair of it with an origin), are forgotten.
         self.verifier.throttle.forget(name)
         self._emit(action, actor, resource, "allowed", {"sessions_revoked": revoked})
         return PasswordChanged(name, revoked)
@@ -222,7 +242,7 @@ class CredentialChanges:
     def reset_mfa(self, name: str, *, by: Subject, origin: str) -> None:
         """See `Authenticator.reset_mfa`."""
         action, resource = "auth.mfa_reset", f"user:{name}"
-        self.tokens.authorize(by, "user.update", resource, origin=origin, event=action)
+        roles = self._authorize_reset(by, name, action=action, origin=origin)
         self._require_mfa_session(
             by, action=action, resource=resource, origin=origin, what="resetting a user's MFA"
         )
@@ -233,6 +253,8 @@ class CredentialChanges:
             ).first()
             if row is None or row.kind != "user":
                 raise IdentityError(f"{name}: no such user")
+            if name != by.name:
+                check_control_unchanged(conn, name, roles)
             conn.execute(
                 update(principals)
                 .where(principals.c.id == row.id)

@@ -11,7 +11,10 @@ the caller adds; only then is the throttle charge refunded.
 A refusal is one event (outcome ``denied``) with a `reason`: ``credentials``
 for an unknown, disabled or password-less account and a wrong password
 alike, ``second_factor``, ``second_factor_needed``, ``throttled`` or
-``no_pending_enrolment``.
+``no_pending_enrolment``. It names the account as typed only when a principal
+of that name exists; any other name is recorded, and throttled, under its
+pseudonym (`_pseudonyms`), so a password typed into the name field never
+reaches the log.
 """
 
 from __future__ import annotations
@@ -36,27 +39,36 @@ from pipewarden.events import Actor, Events
 from pipewarden.identity._accounts import Scalar, emit
 from pipewarden.identity._bindings import grants_for
 from pipewarden.identity._mfa import match_recovery_code, open_secret
-from pipewarden.identity._passwords import MAX_LENGTH, PasswordPolicy
+from pipewarden.identity._passwords import MAX_LENGTH, NOT_ACCEPTED, PasswordPolicy
 from pipewarden.identity._patterns import NAME_PATTERN
+from pipewarden.identity._pseudonyms import Pseudonyms
 from pipewarden.identity._subject import Grant
 from pipewarden.identity._throttle import Charge, Throttle, Throttled, ThrottleRule
 
-__all__ = ["NOT_ACCEPTED", "Credentials", "Proof", "Refused", "SecondFactor", "Verifier", "shown_name"]
+__all__ = ["Credentials", "Proof", "Refused", "SecondFactor", "Verifier"]
 
-NOT_ACCEPTED = "the credentials were not accepted"
 #: What a check needs besides the password: a code when enrolled and given ('optional', for a login
 #: that may answer "second factor needed"), a code when enrolled ('if_enrolled'), always ('required'),
 #: or a code from the secret being enrolled ('pending').
 SecondFactor = Literal["optional", "if_enrolled", "required", "pending"]
 
 
-def shown_name(name: str) -> str:
-    """The name as given, for events (an actor is 1 to 256 printable characters; nothing else is lost)."""
-    if not name:
-        return "(empty)"
-    if len(name) > 256 or not name.isprintable():
-        return repr(name)[:256]
-    return name
+def _echoed(name: str) -> str:
+    """How an error message starts for a login name: the name when it is a well-formed principal name,
+    whether or not one exists (so the answer does not tell); otherwise not echoed, as it may be a
+    password typed into the wrong field."""
+    return name if NAME_PATTERN.fullmatch(name) else "the name given"
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """The account a name stands for: `recorded`, how events and the throttle name the attempt, and,
+    when it can log in with a password (an enabled user that has one), its row, grants and codes."""
+
+    recorded: str
+    row: Row[Any] | None = None
+    grants: tuple[Grant, ...] = ()
+    stored: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +127,18 @@ class Verifier:
         self.passwords = passwords
         self.throttle = Throttle(db, rule=rule)
         self.clock = clock
+        self.pseudonyms = Pseudonyms(db, keyring=keyring, clock=clock)
 
     def _refuse(
         self,
-        creds: Credentials,
+        name: str,
         *,
         origin: str,
         action: str,
         reason: str,
         attributes: dict[str, Scalar] | None = None,
     ) -> None:
-        name = shown_name(creds.name)
+        """One denied event for an attempt on `name`: a principal's name, or a pseudonym."""
         emit(
             self.events,
             action,
@@ -135,8 +148,8 @@ class Verifier:
             attributes={"reason": reason, **(attributes or {})},
         )
 
-    def _fail(self, creds: Credentials, *, origin: str, action: str, reason: str) -> NoReturn:
-        self._refuse(creds, origin=origin, action=action, reason=reason)
+    def _fail(self, name: str, *, origin: str, action: str, reason: str) -> NoReturn:
+        self._refuse(name, origin=origin, action=action, reason=reason)
         raise AuthenticationFailed(NOT_ACCEPTED)
 
     def verify(
@@ -152,36 +165,36 @@ class Verifier:
         if creds.totp_code and creds.recovery_code:
             raise ConfigError("give a one-time code or a recovery code, not both")
         now = self.clock()
-        admitted = self.throttle.admit(creds.name, origin, at=now)
+        account = self._load(creds.name)
+        admitted = self.throttle.admit(account.recorded, origin, at=now)
         if isinstance(admitted, Throttled):
             when = admitted.retry_after.isoformat(timespec="seconds")
             self._refuse(
-                creds,
+                account.recorded,
                 origin=origin,
                 action=action,
                 reason="throttled",
                 attributes={"retry_after": when, "counter": admitted.counter},
             )
             raise LoginThrottled(
-                f"{shown_name(creds.name)}: too many failed attempts; try again after {when}",
+                f"{_echoed(creds.name)}: too many failed attempts; try again after {when}",
                 retry_after=admitted.retry_after,
             )
         charge = admitted
-        row, grants, stored = self._load(creds.name, second_factor)
-        password = creds.password
+        row, password = account.row, creds.password
         if row is None or len(password) > MAX_LENGTH:
             # The same argon2 work as a real check, so the cost does not tell the account exists.
             self.passwords.dummy_verify(password[:MAX_LENGTH])
-            self._fail(creds, origin=origin, action=action, reason="credentials")
+            self._fail(account.recorded, origin=origin, action=action, reason="credentials")
         try:
             verified = self.passwords.verify(row.password_hash, password)
         except AuthenticationFailed:
-            self._fail(creds, origin=origin, action=action, reason="credentials")
+            self._fail(account.recorded, origin=origin, action=action, reason="credentials")
         new_hash = self.passwords.hash(password) if verified.needs_rehash else None
         proof = Proof(
             name=row.name,
             principal_id=int(row.id),
-            grants=grants,
+            grants=account.grants,
             enrolled=row.mfa_secret is not None,
             factor=None,
             charge=charge,
@@ -192,7 +205,7 @@ class Verifier:
             creds,
             proof,
             row,
-            stored,
+            list(account.stored),
             origin=origin,
             action=action,
             mode=second_factor,
@@ -200,25 +213,31 @@ class Verifier:
             now=now,
         )
 
-    def _load(
-        self, name: str, mode: SecondFactor
-    ) -> tuple[Row[Any] | None, tuple[Grant, ...], list[tuple[int, str]]]:
-        """The account if it can log in with a password at all (an enabled user), its grants and codes."""
+    def recorded_name(self, name: str) -> str:
+        """How events and the throttle name an attempt on `name`: as typed if a principal of that
+        name exists, else its pseudonym."""
+        return self._load(name).recorded
+
+    def _load(self, name: str) -> _Account:
+        """The account `name` stands for (see `_Account`), found with the same work for every name."""
+        self.pseudonyms.key()  # read for every name, so its first read does not tell unknown names apart
         if NAME_PATTERN.fullmatch(name) is None:
-            return None, (), []
+            return _Account(self.pseudonyms.of(name))
         with self.db.transaction(write=False) as conn:
             row = conn.execute(select(principals).where(principals.c.name == name)).first()
-            if row is None or row.kind != "user" or row.disabled or not row.password_hash:
-                return None, (), []
-            stored = [
+            if row is None:
+                return _Account(self.pseudonyms.of(name))
+            if row.kind != "user" or row.disabled or not row.password_hash:
+                return _Account(name)
+            stored = tuple(
                 (int(r.id), str(r.digest))
                 for r in conn.execute(
                     select(recovery_codes.c.id, recovery_codes.c.digest).where(
                         recovery_codes.c.principal_id == row.id, recovery_codes.c.used_at.is_(None)
                     )
                 )
-            ]
-            return row, grants_for(conn, name), stored
+            )
+            return _Account(name, row, grants_for(conn, name), stored)
 
     def _second_factor(
         self,
@@ -237,7 +256,7 @@ class Verifier:
             fresh = row.mfa_pending_at is not None and (window is None or now - row.mfa_pending_at <= window)
             if row.mfa_pending_secret is None or not fresh:
                 self.throttle.settle(proof.charge, succeeded=True, trust_origin=False)
-                self._refuse(creds, origin=origin, action=action, reason="no_pending_enrolment")
+                self._refuse(proof.name, origin=origin, action=action, reason="no_pending_enrolment")
                 raise IdentityError(
                     f"{proof.name}: no MFA enrolment is waiting for a code (or it expired); start again"
                 )
@@ -245,33 +264,33 @@ class Verifier:
             try:
                 step = totp.verify(creds.totp_code or "", last_step=None, at=now.timestamp())
             except AuthenticationFailed:
-                self._fail(creds, origin=origin, action=action, reason="second_factor")
+                self._fail(proof.name, origin=origin, action=action, reason="second_factor")
             return replace(proof, factor="totp", step=step, pending_secret=row.mfa_pending_secret)
         has_code = bool(creds.totp_code or creds.recovery_code)
         if not proof.enrolled:
             if mode == "required":
                 self.throttle.settle(proof.charge, succeeded=True, trust_origin=False)
-                self._refuse(creds, origin=origin, action=action, reason="not_enrolled")
+                self._refuse(proof.name, origin=origin, action=action, reason="not_enrolled")
                 raise IdentityError(f"{proof.name}: no second factor is enrolled; enrol one first")
             return proof  # a code given to an account without a second factor is not looked at
         if not has_code:
             if mode == "optional":
                 return proof
             self.throttle.settle(proof.charge, succeeded=True, trust_origin=False)
-            self._refuse(creds, origin=origin, action=action, reason="second_factor_needed")
+            self._refuse(proof.name, origin=origin, action=action, reason="second_factor_needed")
             raise SecondFactorNeeded(
                 f"{proof.name}: this needs your password and a one-time code (or a recovery code)"
             )
         if creds.recovery_code:
             found = match_recovery_code(proof.name, creds.recovery_code, stored)
             if found is None:
-                self._fail(creds, origin=origin, action=action, reason="second_factor")
+                self._fail(proof.name, origin=origin, action=action, reason="second_factor")
             return replace(proof, factor="recovery_code", recovery_id=found, recovery_left=len(stored) - 1)
         totp = open_secret(self.keyring, proof.name, row.mfa_secret)
         try:
             step = totp.verify(creds.totp_code or "", last_step=row.mfa_last_step, at=now.timestamp())
         except AuthenticationFailed:
-            self._fail(creds, origin=origin, action=action, reason="second_factor")
+            self._fail(proof.name, origin=origin, action=action, reason="second_factor")
         return replace(proof, factor="totp", step=step)
 
     def settle(self, proof: Proof, *, succeeded: bool, trust_origin: bool) -> None:
@@ -298,8 +317,7 @@ class Verifier:
                 self._claim(conn, proof)
                 then(conn)
         except Refused as refused:
-            creds = Credentials(proof.name, "")
-            self._fail(creds, origin=origin, action=action, reason=refused.reason)
+            self._fail(proof.name, origin=origin, action=action, reason=refused.reason)
         self.throttle.settle(proof.charge, succeeded=True, trust_origin=trust_origin)
 
     def _claim(self, conn: Connection, proof: Proof) -> None:

@@ -11,17 +11,22 @@ guessable a password is, the user's own name and e-mail included.
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.low_level import ARGON2_VERSION
 
 from pipewarden.errors import AuthenticationFailed, ConfigError
 
-__all__ = ["MIN_LENGTH", "MIN_SCORE", "PasswordPolicy", "Verified"]
+__all__ = ["MIN_LENGTH", "MIN_SCORE", "NOT_ACCEPTED", "PasswordPolicy", "Verified"]
 
+#: The whole answer to a credential that was not accepted, whichever part was wrong.
+NOT_ACCEPTED = "the credentials were not accepted"
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
 #: zxcvbn's score runs 0-4; 3 is "safely unguessable: moderate protection from offline slow-hash attacks".
@@ -53,10 +58,10 @@ class PasswordPolicy:
             raise ConfigError("argon2id parameters below the OWASP minimum (19 MiB, 2 iterations, 1 lane)")
         self.min_length = min_length
         self.min_score = min_score
-        self._dummy: str | None = None
         self._hasher = PasswordHasher(
             time_cost=iterations, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
+        self._dummy = _unmatchable_hash(self._hasher)
 
     def check_new(self, password: str, *, user_inputs: Sequence[str] = ()) -> None:
         """Refuse a new password that is too short, too long, or easy to guess; say why and what helps."""
@@ -88,17 +93,37 @@ class PasswordPolicy:
         try:
             self._hasher.verify(stored_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            raise AuthenticationFailed("the credentials were not accepted") from None
+            raise AuthenticationFailed(NOT_ACCEPTED) from None
         return Verified(needs_rehash=self._hasher.check_needs_rehash(stored_hash))
 
     def dummy_verify(self, password: str) -> None:
-        """The work of a real verification, for a user that does not exist (no enumeration by timing)."""
+        """The work of a real verification, for a user that does not exist (no enumeration by timing).
+
+        Exactly one argon2id run with this policy's parameters, like `verify`,
+        in the first call of a process as in every other: the hash it checks
+        against was made without hashing anything (see `_unmatchable_hash`).
+        """
         try:
-            self._hasher.verify(self._dummy_hash(), password)
+            self._hasher.verify(self._dummy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             pass
 
-    def _dummy_hash(self) -> str:
-        if self._dummy is None:
-            self._dummy = self._hasher.hash("pipewarden: no such user")
-        return self._dummy
+
+def _b64(raw: bytes) -> str:
+    """Base64 without padding, as the PHC string format that argon2 hashes use writes it."""
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+def _unmatchable_hash(hasher: PasswordHasher) -> str:
+    """An argon2id hash string with `hasher`'s parameters, a random salt and a random digest.
+
+    Verifying a password against it costs one argon2id run with exactly those
+    parameters, the same as checking a real user's hash, and never succeeds (a
+    password would have to hash to 256 random bits). Making it costs nothing, so
+    an unknown name costs one argon2 run even in a fresh process: a dummy hash
+    made lazily by hashing would cost two there, telling which names exist.
+    """
+    return (
+        f"$argon2id$v={ARGON2_VERSION}$m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+        f"${_b64(secrets.token_bytes(hasher.salt_len))}${_b64(secrets.token_bytes(hasher.hash_len))}"
+    )

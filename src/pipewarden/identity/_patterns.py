@@ -6,8 +6,11 @@ on one resource type), ``*.read`` (one verb on every type that has it), ``*``.
 Resource selectors, used by rule resources, grant scopes and token scopes:
 
 - ``*``: every resource;
-- ``project:<p>``: resources named ``<p>`` or ``<p>/...`` of any type
-  (``artifact:fraud/model``, ``pipeline:fraud/train``);
+- ``project:<p>``: resources named ``<p>`` or ``<p>/...`` of the types that
+  belong to projects (`PROJECT_TYPES`: ``artifact:fraud/model``,
+  ``pipeline:fraud/train``, ``deps:fraud``), never a user, role, group,
+  token, key, the policy, the audit log, an alert or the server, whatever
+  its name;
 - ``<type>:<glob>``: resources of that type whose name matches the glob
   (``artifact:prod/*``); ``*:<glob>`` is any type;
 - ``<glob>`` alone: resources of any type whose name matches it (``fraud/*``).
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipewarden.errors import ConfigError
-from pipewarden.identity._actions import ACTIONS, RESOURCE_TYPES, action_type, is_type_word
+from pipewarden.identity._actions import ACTIONS, PROJECT_TYPES, RESOURCE_TYPES, action_type, is_type_word
 
 __all__ = [
     "NAME_PATTERN",
@@ -177,7 +180,8 @@ class Selector:
             return lambda _kind, _name: True
         if self.kind == "project":
             project, under = self.glob, self.glob + "/"
-            return lambda _kind, name: name == project or name.startswith(under)
+            # Only project-namespaced types: 'project:admin' must not cover role:admin (docs/access.md).
+            return lambda kind, name: kind in PROJECT_TYPES and (name == project or name.startswith(under))
         name_ok = _name_matcher(self.glob, self_name)
         wanted = self.resource_type
         if wanted is None:

@@ -19,7 +19,11 @@ from types import MappingProxyType
 from pipewarden.errors import ConfigError
 from pipewarden.identity._patterns import ActionPattern, Selector, check_name
 
-__all__ = ["BUILTIN_ROLES", "Role", "Rule"]
+__all__ = ["ADMIN_ROLE", "BUILTIN_ROLES", "Role", "Rule"]
+
+#: The built-in role that allows everything. Held at scope '*' it makes a deployment's administrator:
+#: bootstrapping is refused while an enabled one exists, and no change may leave none.
+ADMIN_ROLE = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,7 @@ BUILTIN_ROLES: MappingProxyType[str, Role] = MappingProxyType(
         role.name: role
         for role in (
             _builtin(
-                "admin",
+                ADMIN_ROLE,
                 "everything, including users, roles, keys and the policy",
                 Rule.of("*"),
                 requires_mfa=True,

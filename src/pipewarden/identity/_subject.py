@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SUBJECT_KINDS", "Grant", "Subject"]
+from pipewarden.errors import ConfigError
 
-SUBJECT_KINDS = frozenset({"user", "service"})
+__all__ = ["PRINCIPAL_KINDS", "Grant", "Subject"]
+
+#: What a principal is: a person ('user': a password and a second factor) or a service account
+#: ('service': API tokens only).
+PRINCIPAL_KINDS = ("user", "service")
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     """A role bound to a principal (directly or through a group), limited to a scope.
 
-    `scope` is '*' (everywhere), 'project:<name>' (resources whose name starts
-    with '<name>/', and the project's own name), or a glob on resource names
-    such as 'fraud/*' or 'artifact:prod/*'.
+    `scope` is '*' (everywhere), 'project:<name>' (resources of the project
+    types whose name is '<name>' or starts with '<name>/'), or a glob on
+    resource names such as 'fraud/*' or 'artifact:prod/*'.
     """
 
     role: str
@@ -28,9 +32,9 @@ class Grant:
 
     def __post_init__(self) -> None:
         if not self.role:
-            raise ValueError("a grant needs a role name")
+            raise ConfigError("a grant needs a role name")
         if not self.scope:
-            raise ValueError(
+            raise ConfigError(
                 f"role {self.role}: a grant's scope is '*', 'project:<name>' or a resource pattern"
             )
 
@@ -55,6 +59,6 @@ class Subject:
 
     def __post_init__(self) -> None:
         if not self.name:
-            raise ValueError("a subject needs a name")
-        if self.kind not in SUBJECT_KINDS:
-            raise ValueError(f"{self.name}: subject kind {self.kind!r} is not 'user' or 'service'")
+            raise ConfigError("a subject needs a name")
+        if self.kind not in PRINCIPAL_KINDS:
+            raise ConfigError(f"{self.name}: subject kind {self.kind!r} is not 'user' or 'service'")

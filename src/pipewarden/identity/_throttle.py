@@ -2,7 +2,8 @@
 
 Three counters, each a row of ``login_throttle``:
 
-- ``pair:<digest>``: one account tried from one origin;
+- ``pair:<account digest>/<digest>``: one account tried from one origin (the
+  account's part lets a reset find every pair of one account);
 - ``account:<name>``: one account tried from any origin not known for it;
 - ``origin:<origin>``: any account tried from one origin not known for it (password spraying).
 
@@ -22,7 +23,10 @@ a counter whose last failure is older than `forget_after` starts over. The
 library never sleeps: it answers with the time to come back.
 
 Unknown account names are counted exactly like real ones, so neither the
-answers nor the delays tell whether an account exists. docs/access.md
+answers nor the delays tell whether an account exists. (`Verifier` counts an
+attempt under the name events record: the name as typed when a principal of
+that name exists, its pseudonym otherwise, so no mistyped password is stored
+here either.) docs/access.md
 ("Throttling and lockout") states the rule for users and operators.
 """
 
@@ -107,6 +111,11 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def _pair_prefix(account: str) -> str:
+    """What every pair key of `account` starts with (hex digits only: nothing in it is a wildcard)."""
+    return f"pair:{_digest(account)[:16]}/"
+
+
 def _readable(prefix: str, value: str) -> str:
     """``prefix:value`` for short printable values, else ``prefix:#<digest>`` (bounded key length)."""
     if value and len(value) <= _MAX_READABLE and value.isprintable():
@@ -131,7 +140,7 @@ class Throttle:
     def keys(account: str, origin: str) -> tuple[str, str, str]:
         """The (pair, account, origin) counter keys of an attempt."""
         return (
-            f"pair:{_digest(account, origin)}",
+            f"{_pair_prefix(account)}{_digest(account, origin)}",
             _readable("account", account),
             _readable("origin", origin),
         )
@@ -194,9 +203,16 @@ class Throttle:
         return (0, None) if row is None else (int(row.failures), row.locked_until)
 
     def forget(self, account: str) -> None:
-        """Clear an account's own counter (an administrator vouching for it, after a reset)."""
+        """Clear the failures counted against an account, from anywhere (an administrator vouching for
+        it, after a reset): its account counter and each of its pair counters. The pairs keep when the
+        account last logged in from their origin, so its known origins stay known."""
         with self.db.transaction() as conn:
             conn.execute(delete(login_throttle).where(login_throttle.c.key == _readable("account", account)))
+            conn.execute(
+                update(login_throttle)
+                .where(login_throttle.c.key.startswith(_pair_prefix(account), autoescape=True))
+                .values(failures=0, first_failure_at=None, last_failure_at=None, locked_until=None)
+            )
 
     def prune(self, *, at: datetime) -> int:
         """Delete counters with nothing left to remember (no recent failure, no trusted origin)."""
