@@ -1,10 +1,11 @@
 """One measured writer (or verifier) process for throughput.py: pipewarden's audit log or the baseline.
 
-    _worker.py append --tool pipewarden|baseline --url URL --threads N --batch B --count C [--wait]
+    _worker.py append --tool TOOL --url URL --threads N --batch B --count C [--wait]
     _worker.py fill --url URL --count C
     _worker.py verify --url URL
 
-Events are made before the clock starts; turning them into JSON is part of the
+TOOL is pipewarden, baseline, or pipewarden-intake (SQLite through the intake,
+for comparison). Events are made before the clock starts; turning them into JSON is part of the
 measured work for both tools. With --wait the process says "ready" and starts
 on a line from stdin, so several processes start together. Prints one JSON
 object: seconds and events (or records).
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table
 
 from pipewarden.audit import AuditLog
+from pipewarden.audit._intake import Chained, chain_pending
 from pipewarden.crypto import SigningKey, TrustedKeys
 from pipewarden.db import Database
 from pipewarden.events import Event
@@ -53,10 +55,49 @@ def make_event(i: int) -> Event:
     )
 
 
-def open_log(url: str, work: Path) -> AuditLog:
+class SqliteThroughIntake(AuditLog):
+    """What SQLite would do with PostgreSQL's intake, measured to show why it does not use it.
+
+    Each append commits its events to the intake (without waiting for the disk,
+    as PostgreSQL's intake commit does not), then looks them up, and if they are
+    not chained yet, chains every pending row under the write lock (with
+    pipewarden's own chaining code). SQLite has no functions of its own to run
+    the turns in the database, and its commits cannot overlap anyway.
+    """
+
+    def _insert(self, bodies: Any) -> tuple[list[int], Chained]:
+        with self.db.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            # NORMAL: the commit does not wait for the disk (WAL checkpoints still do, so the file
+            # stays sound); the chaining commit, FULL, syncs the WAL up to and past this insert.
+            raw.execute("PRAGMA synchronous=NORMAL")  # outside a transaction, where SQLite allows it
+            try:
+                with conn.execution_options(pipewarden_write=True).begin():
+                    ids = [int(raw.execute(_INTAKE, (body,)).lastrowid) for body in bodies]
+            finally:
+                raw.execute("PRAGMA synchronous=FULL")
+        marks = ", ".join("?" * len(ids))
+        look_up = f"SELECT intake_id, seq FROM audit_records WHERE intake_id IN ({marks})"  # noqa: S608  # placeholders only
+        with self.db.transaction(write=False) as conn:
+            found = dict(conn.exec_driver_sql(look_up, tuple(ids)).all())
+        chained = Chained()
+        if len(found) < len(ids):
+            with self.db.transaction(write=True) as conn:
+                found = dict(conn.exec_driver_sql(look_up, tuple(ids)).all())
+                if len(found) < len(ids):
+                    chained = chain_pending(conn.connection.dbapi_connection.cursor(), (), postgres=False)
+                    found = dict(conn.exec_driver_sql(look_up, tuple(ids)).all())
+        return [found[i] for i in ids], chained
+
+
+_INTAKE = "INSERT INTO audit_intake (body) VALUES (?)"
+
+
+def open_log(url: str, work: Path, *, intake: bool = False) -> AuditLog:
     key_path = work / "bench.key"
     key = SigningKey.load(key_path)
-    return AuditLog(
+    return (SqliteThroughIntake if intake else AuditLog)(
         Database.open(url),
         signing_key=key,
         trusted=TrustedKeys([key.public], source=str(key_path)),
@@ -67,8 +108,8 @@ def open_log(url: str, work: Path) -> AuditLog:
 
 def run_append(args: argparse.Namespace) -> dict[str, Any]:
     per_thread = [[make_event(t * args.count + i) for i in range(args.count)] for t in range(args.threads)]
-    if args.tool == "pipewarden":
-        log = open_log(args.url, args.work)
+    if args.tool in ("pipewarden", "pipewarden-intake"):
+        log = open_log(args.url, args.work, intake=args.tool == "pipewarden-intake")
 
         def write(events: list[Event]) -> None:
             if args.batch == 1:
@@ -144,7 +185,9 @@ def main() -> None:
     parser.add_argument("mode", choices=["append", "fill", "verify"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--tool", choices=["pipewarden", "baseline"], default="pipewarden")
+    parser.add_argument(
+        "--tool", choices=["pipewarden", "pipewarden-intake", "baseline"], default="pipewarden"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--count", type=int, default=1000)

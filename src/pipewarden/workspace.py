@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,8 +287,8 @@ class Workspace:
         Checkpoints are signed with the workspace key and exported to
         ``audit/checkpoints/``; the keys trusted for them are the workspace's own
         and ``keys/writers/*.pub``, the replicas that write the same database. The
-        log's id is in ``audit/log-id``, made on first use; replicas of one
-        deployment share it, like their keys.
+        log's id is kept in the database (made on first use), so replicas sharing
+        one database agree on it without sharing a file.
         """
         if self._audit_log is None:
             from pipewarden.audit import AuditLog
@@ -310,25 +309,10 @@ class Workspace:
         return self._audit_log
 
     def _audit_log_id(self) -> str:
-        """The id checkpoints name (``audit/log-id``), made once; two processes racing agree on one."""
-        path = self.root / "audit" / "log-id"
-        if not path.exists():
-            tmp = path.with_name(f".log-id.{os.getpid()}")
-            tmp.write_text(f"pipewarden-audit-{secrets.token_hex(16)}\n", encoding="utf-8")
-            os.chmod(tmp, 0o644)
-            try:
-                os.link(tmp, path)  # atomic, and refuses to replace one another process made first
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
-        try:
-            log_id = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-        if not re.fullmatch(r"[\w.:-]{1,128}", log_id):
-            raise ConfigError(f"{path}: {log_id[:40]!r} is not an audit log id")
-        return log_id
+        """The id checkpoints name, from the database (table ``audit_log_info``), made on first use."""
+        from pipewarden.audit import database_log_id
+
+        return database_log_id(self.database())
 
     def events(self) -> Events:
         """The one event path of this workspace: its audit log, then any subscribers."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipewarden.audit import AuditLog, Checkpoint, root, verify_proof
+from pipewarden.audit import AuditLog, Checkpoint, database_log_id, root, verify_proof
 from pipewarden.crypto import SigningKey, TrustedKeys
 from pipewarden.db import Database, audit_checkpoints, audit_records
 from pipewarden.errors import ConfigError, IntegrityError
@@ -245,6 +245,8 @@ def test_the_workspace_log_is_one_per_workspace_with_a_stable_id(
     log.close()
     again = Workspace.open(tmp_path / "ws").audit_log()
     assert again.log_id == log.log_id and again.log_id.startswith("pipewarden-audit-")
+    assert again.log_id == database_log_id(again.db)  # kept in the database, not in a file
+    assert not (tmp_path / "ws" / "audit" / "log-id").exists()
     assert (tmp_path / "ws" / "audit").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "ws" / "audit" / "checkpoints" / "000000000001.json").is_file()
     result = again.verify()

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipewarden.db import Database
+from sqlalchemy import func, select
+
+from pipewarden.db import Database, audit_intake
 from tests.audit.test_log import KEY, open_log
 
 WRITER = Path(__file__).with_name("crash_writer.py")
@@ -49,15 +51,18 @@ def check_promises(database: Database, tmp_path: Path, lines: list[str]) -> int:
         seq, tag, thread, n = line.split()
         assert int(seq) not in promised, f"position {seq} was handed out twice"
         promised[int(seq)] = (tag, int(thread), int(n))
+    result = log.verify()  # chains first what a killed writer left in the intake
+    assert result.ok, result.problem
     found = {
         e.seq: (e.event.actor, e.event.attributes["thread"], e.event.attributes["n"]) for e in log.records()
     }
     missing = sorted(set(promised) - set(found))
     assert not missing, f"records {missing[:10]} were promised but are not in the log"
     assert all(found[seq] == promised[seq] for seq in promised)
-    result = log.verify()
-    assert result.ok, result.problem
     assert sorted(found) == list(range(1, len(found) + 1))
+    assert len(set(found.values())) == len(found), "an event was chained twice"
+    with database.transaction(write=False) as conn:
+        assert conn.execute(select(func.count()).select_from(audit_intake)).scalar_one() == 0
     return len(found)
 
 

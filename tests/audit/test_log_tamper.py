@@ -22,6 +22,7 @@ from pipewarden.db import Database, audit_checkpoints, audit_records
 from tests.audit.test_log import KEY, event, open_log
 
 SIZE = 50  # records, checkpointed every 10
+APPEND_ONLY = ("audit_records", "audit_checkpoints", "audit_log_info")
 
 
 @pytest.fixture
@@ -39,10 +40,10 @@ def unguarded(database: Database) -> Iterator[Connection]:
     """A transaction with the append-only triggers out of the way: what a database administrator has."""
     with database.engine.begin() as conn:
         if database.dialect == "postgresql":
-            for table in ("audit_records", "audit_checkpoints"):
+            for table in APPEND_ONLY:
                 conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         else:
-            for table in ("audit_records", "audit_checkpoints"):
+            for table in APPEND_ONLY:
                 for verb in ("update", "delete"):
                     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
         yield conn

@@ -15,6 +15,7 @@ from pipewarden.audit import (
     verify_consistency,
     verify_inclusion,
 )
+from pipewarden.audit._frontier import Frontier
 from pipewarden.errors import IntegrityError
 
 # The eight entries of the RFC 6962 reference test data (certificate-transparency's merkle
@@ -110,3 +111,24 @@ def test_proofs_for_arbitrary_logs(entries: list[bytes], data: st.DataObject) ->
     verify_inclusion(leaves[i], i, n, inclusion_proof(i, leaves), root(leaves))
     m = data.draw(st.integers(1, n))
     verify_consistency(m, n, root(leaves[:m]), root(leaves), consistency_proof(m, leaves))
+
+
+@given(st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=40))
+def test_a_stored_frontier_resumes_the_tree_exactly(stored: int, more: int) -> None:
+    """A frontier kept as bytes at `stored` leaves, read back and extended, gives every later head."""
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(stored + more)]
+    frontier = Frontier()
+    for leaf in leaves[:stored]:
+        frontier.add(leaf)
+    resumed = Frontier.from_bytes(stored, frontier.to_bytes())
+    assert len(frontier.to_bytes()) == 32 * bin(stored).count("1")
+    assert resumed.root() == root(leaves[:stored])
+    for n, leaf in enumerate(leaves[stored:], start=stored + 1):
+        resumed.add(leaf)
+        assert (resumed.size, resumed.root()) == (n, root(leaves[:n]))
+
+
+@pytest.mark.parametrize(("size", "length"), [(5, 32), (5, 96), (8, 0), (1, 31), (0, 32)])
+def test_bytes_that_cannot_be_a_frontier_of_that_size_are_refused(size: int, length: int) -> None:
+    with pytest.raises(ValueError, match="are not the frontier of"):
+        Frontier.from_bytes(size, bytes(length))

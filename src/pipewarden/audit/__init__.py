@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pipewarden.audit._chain import GENESIS, ChainProblem, ChainReport, Record, record_hash, verify_chain
 from pipewarden.audit._checkpoint import CHECKPOINT_PAYLOAD_TYPE, Checkpoint
+from pipewarden.audit._info import database_log_id
 from pipewarden.audit._log import AuditLog
 from pipewarden.audit._merkle import (
     EMPTY_ROOT,
@@ -46,6 +47,7 @@ __all__ = [
     "ProofVerification",
     "Record",
     "consistency_proof",
+    "database_log_id",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from pipewarden.audit._merkle import root
 
-__all__ = ["GENESIS", "ChainProblem", "ChainReport", "Record", "record_hash", "verify_chain"]
+__all__ = ["GENESIS", "RECORD_DOMAIN", "ChainProblem", "ChainReport", "Record", "record_hash", "verify_chain"]
 
 GENESIS = bytes(32)
-_DOMAIN = b"pipewarden.audit.record/1\x00"
+#: What every record hash starts with (the database's chain function is given it too).
+RECORD_DOMAIN = b"pipewarden.audit.record/1\x00"
+_DOMAIN = RECORD_DOMAIN
 #: How far around a record's position to look for the position its hash was made for.
 _REORDER_REACH = 64
 

@@ -43,6 +43,25 @@ class Frontier:
             acc = node_hash(left, acc)
         return acc
 
+    def to_bytes(self) -> bytes:
+        """The subtree roots, largest first, 32 bytes each: stored beside a checkpoint of `size` records."""
+        return b"".join(self._hashes)
+
+    @classmethod
+    def from_bytes(cls, size: int, data: bytes) -> Frontier:
+        """The frontier `to_bytes` gave at `size` leaves; ValueError if `data` cannot be one.
+
+        The subtree sizes are the binary digits of `size`, so only the roots are stored.
+        """
+        sizes = [1 << bit for bit in reversed(range(size.bit_length())) if size >> bit & 1]
+        if size < 0 or len(data) != 32 * len(sizes):
+            raise ValueError(f"{len(data)} bytes are not the frontier of {size} leaves")
+        frontier = cls()
+        frontier.size = size
+        frontier._sizes = sizes
+        frontier._hashes = [data[i : i + 32] for i in range(0, len(data), 32)]
+        return frontier
+
     def copy(self) -> Frontier:
         other = Frontier()
         other.size = self.size

@@ -1,17 +1,21 @@
 """The audit log: events appended durably to a hash chain in the database, under signed checkpoints.
 
 Many threads of one process, several processes and several server replicas
-append to one log. Positions are handed out inside the database's write lock
-(SQLite's write transaction; a PostgreSQL advisory lock), reading the head in
-the same locked transaction, so two writers can never take the same position or
-chain onto the same record. Within a process, concurrent `append` calls are
-committed together (group commit): one caller leads and writes what every
-waiting caller brought in one transaction, so a busy process pays for one
-commit per batch instead of one per event, and each caller still returns only
-once its own record is committed.
+append to one log. Positions are handed out inside the chain lock (SQLite's
+write transaction; a PostgreSQL advisory lock), reading the head in the same
+locked transaction, so two writers can never take the same position or chain
+onto the same record. Concurrent appends are committed together (group
+commit): within a process, one caller leads and writes what every waiting
+caller brought in one transaction; across PostgreSQL processes, appends go
+through the intake, whoever takes the chain lock chains every process's
+pending events at once, in the database, and the writers' durable commits are
+flushed together (_intake.py). So a busy log pays for one flush per batch
+instead of one per event, and each caller still returns only once its own
+record is chained and durable.
 
-Every `checkpoint_every` records or `checkpoint_interval` seconds the log signs
-its tree head (a `Checkpoint`) and stores it in the database and as a file in
+At every multiple of `checkpoint_every` records, and after `checkpoint_interval`
+seconds, the log signs its tree head (a `Checkpoint`) and stores it in the
+database, with the Merkle frontier at that size, and as a file in
 `checkpoint_dir`; see docs/audit.md for what that buys against an attacker.
 """
 
@@ -21,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,29 +34,35 @@ from typing import IO, Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipewarden.audit._chain import GENESIS, record_hash
+from pipewarden.audit._chain import GENESIS
 from pipewarden.audit._checkpoint import Checkpoint
 from pipewarden.audit._export import export_checkpoint
 from pipewarden.audit._frontier import Frontier
+from pipewarden.audit._intake import (
+    DIRECT_BATCH,
+    Chained,
+    chain_in_server,
+    chain_pending,
+    has_pending,
+    make_durable,
+    to_intake,
+    wait_chain_lock,
+)
 from pipewarden.audit._proof import make_proof
 from pipewarden.audit._read import Entry, read_entries, read_tail, write_jsonl
+from pipewarden.audit._resume import stored_frontier
 from pipewarden.audit._verify import AuditVerification, catch_up, verify_log
 from pipewarden.crypto import SigningKey, TrustedKeys
 from pipewarden.db import LOCK_AUDIT, Database, audit_checkpoints, audit_records
-from pipewarden.errors import ConfigError, PipewardenError
+from pipewarden.errors import ConfigError, IntegrityError, PipewardenError
 from pipewarden.events import Event
 
 __all__ = ["AuditLog"]
 
 logger = logging.getLogger(__name__)
 
-#: The most records one transaction takes; a bigger group waits for the next one (and PostgreSQL
-#: takes at most 65,535 parameters in one statement: 4 a record).
+#: The most records one caller group brings to a transaction; a bigger group waits for the next one.
 _MAX_BATCH = 5000
-_HEAD_SQL = (
-    "SELECT seq, hash, (SELECT max(size) FROM audit_checkpoints) FROM audit_records ORDER BY seq DESC LIMIT 1"
-)
-_INSERT_ROWS = "INSERT INTO audit_records (seq, prev_hash, body, hash) VALUES "
 
 
 @dataclass(slots=True)
@@ -124,7 +135,11 @@ class AuditLog:
     def append(self, event: Event) -> int:
         """Append one event and return its position once it is committed (it survives a crash).
 
-        Calls from several threads at once are written in one transaction.
+        Calls from several threads at once are written in one transaction. On
+        PostgreSQL, an append that raises after its event reached the intake
+        (the connection lost while waiting) leaves it for the next writer to
+        chain: the log can hold an event whose append failed, never lose one
+        whose append returned.
         """
         return self._submit([event.to_json().encode()])[0]
 
@@ -172,70 +187,95 @@ class AuditLog:
         return batch
 
     def _write(self, batch: list[_Request]) -> bool:
-        """Commit every record of `batch` in one transaction; mark each request done. Due a checkpoint?"""
+        """Commit every record of `batch`; mark each request done. Is a checkpoint due?"""
         try:
-            first, hashes, checkpointed = self._insert([b for r in batch for b in r.bodies])
+            seqs, chained = self._insert([b for r in batch for b in r.bodies])
         except BaseException as exc:
             error = self._error(exc)
             for request in batch:
                 request.error, request.done = error, True
             return False
-        seq = first
+        at = 0
         for request in batch:
-            request.seqs = list(range(seq, seq + len(request.bodies)))
-            seq += len(request.bodies)
+            request.seqs = seqs[at : at + len(request.bodies)]
+            at += len(request.bodies)
             request.done = True
-        self._extend_frontier(first, hashes)
-        head = first + len(hashes) - 1
         self._appended_since_checkpoint = True
-        return head - checkpointed >= self.checkpoint_every or (
-            time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval
-        )
+        due = time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval
+        if chained.hashes:
+            self._extend_frontier(chained.first, chained.hashes)
+            # Due on the transaction whose records pass a multiple of checkpoint_every: one
+            # writer of all those appending signs it. Twice that since the newest checkpoint
+            # means the one due was lost (its writer died first).
+            every = self.checkpoint_every
+            due = due or (chained.first - 1) // every != chained.head // every
+            due = due or chained.head - chained.checkpointed >= 2 * every
+        return due
 
     def _error(self, exc: BaseException) -> BaseException:
         if isinstance(exc, SQLAlchemyError | self.db.engine.dialect.loaded_dbapi.Error):
             return self.db.error(f"audit log {self.log_id}: cannot append", exc)
         return exc
 
-    def _insert(self, bodies: Sequence[bytes]) -> tuple[int, list[bytes], int]:
-        """Chain `bodies` onto the head and insert them; (first position, their hashes, last checkpoint).
+    def _insert(self, bodies: Sequence[bytes]) -> tuple[list[int], Chained]:
+        """Chain `bodies` (after any pending intake rows); their positions once durable, and what this
+        process chained (nothing, when another process chained them): _intake.py."""
+        if self.db.dialect != "postgresql" or len(bodies) >= DIRECT_BATCH:
+            # SQLite: its commits cannot overlap, so the intake would only add work. A big batch:
+            # its events share one flush already, and are written once.
+            with self.db.transaction(write=True) as conn:
+                cursor = _cursor(conn)
+                try:
+                    if self.db.dialect == "postgresql":
+                        wait_chain_lock(cursor, self.db.lock_key(LOCK_AUDIT))
+                    chained = chain_pending(cursor, bodies, postgres=self.db.dialect == "postgresql")
+                finally:
+                    cursor.close()
+            return list(range(chained.head - len(bodies) + 1, chained.head + 1)), chained
+        with self.db.engine.connect() as conn, _autocommit(conn) as cursor:
+            ids = to_intake(cursor, bodies)
+            found, chained = chain_in_server(cursor, self.db.lock_key(LOCK_AUDIT), ids)
+            make_durable(cursor)
+        if len(found) < len(ids):
+            lost = [i for i in ids if i not in found]
+            raise IntegrityError(
+                f"audit log {self.log_id}: intake rows {lost[:5]} were removed without being chained "
+                "(someone deleted them in the database); the events were not logged"
+            )
+        return [found[i] for i in ids], chained
 
-        Two statements in driver SQL (the head with the newest checkpoint, then one
-        executemany): on the path every event takes, SQLAlchemy's statement building
-        would cost more than the commit.
-        """
+    def _drain(self) -> bool:
+        """Chain the intake rows a writer left when it died before they were chained; any?"""
         postgres = self.db.dialect == "postgresql"
-        with self.db.transaction(write=True) as conn:
-            self.db.lock(conn, LOCK_AUDIT)
-            # The driver's own cursor: with several processes, every writer waits while the
-            # one holding the lock runs this, so each statement's overhead counts many times.
-            cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(_HEAD_SQL)
-                row = cursor.fetchone()
-                seq, prev = (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]))
-                checkpointed = 0 if row is None or row[2] is None else int(row[2])
-                first = seq + 1
-                rows: list[tuple[int, bytes, bytes, bytes]] = []
-                hashes: list[bytes] = []
-                for body in bodies:
-                    seq += 1
-                    digest = record_hash(seq, prev, body)
-                    rows.append((seq, prev, body, digest))
-                    hashes.append(digest)
-                    prev = digest
-                if postgres:
-                    # One statement with every row: psycopg's executemany enters pipeline mode on
-                    # each call, which costs more than the rows when a transaction holds a few.
-                    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-                    cursor.execute(_INSERT_ROWS + values, tuple(v for r in rows for v in r))
-                else:
-                    cursor.executemany(_INSERT_ROWS + "(?, ?, ?, ?)", rows)
-            finally:
-                cursor.close()
-        return first, hashes, checkpointed
+        try:
+            with self.db.transaction(write=False) as conn:
+                cursor = _cursor(conn)
+                try:
+                    if not has_pending(cursor):
+                        return False
+                finally:
+                    cursor.close()
+            if postgres:
+                with self.db.engine.connect() as conn, _autocommit(conn) as cursor:
+                    _, chained = chain_in_server(cursor, self.db.lock_key(LOCK_AUDIT), ())
+                    make_durable(cursor)
+            else:
+                with self.db.transaction(write=True) as conn:
+                    cursor = _cursor(conn)
+                    try:
+                        chained = chain_pending(cursor, (), postgres=False)
+                    finally:
+                        cursor.close()
+        except (SQLAlchemyError, self.db.engine.dialect.loaded_dbapi.Error) as exc:
+            raise self.db.error(f"audit log {self.log_id}: cannot chain the pending events", exc) from None
+        if not chained.hashes:
+            return False
+        logger.info("audit log %s: chained %d pending events", self.log_id, len(chained.hashes))
+        self._extend_frontier(chained.first, chained.hashes)
+        self._appended_since_checkpoint = True
+        return True
 
-    def _extend_frontier(self, first: int, hashes: list[bytes]) -> None:
+    def _extend_frontier(self, first: int, hashes: Sequence[bytes]) -> None:
         """Add this process's own new records to the tree head when nobody else wrote in between.
 
         Otherwise the next checkpoint reads (and checks) what others appended; a
@@ -280,15 +320,23 @@ class AuditLog:
                     head, _ = _head(conn)
                     if head == 0:
                         return None
-                    frontier, last = catch_up(
-                        conn, self._frontier, self._frontier_last, upto=head, label=self.log_id
-                    )
+                    start, last = self._frontier, self._frontier_last
+                    if start.size < head:
+                        # A newer stored checkpoint than what this process has seen: start from it.
+                        resumed = stored_frontier(
+                            conn, above=start.size, upto=head, log_id=self.log_id, trusted=self.trusted
+                        )
+                        if resumed is not None:
+                            start, last = resumed
+                    frontier, last = catch_up(conn, start, last, upto=head, label=self.log_id)
             except SQLAlchemyError as exc:
                 raise self.db.error(
                     f"audit log {self.log_id}: cannot read the records to sign", exc
                 ) from None
             self._frontier, self._frontier_last = frontier, last
             cp = Checkpoint.make(log=self.log_id, size=head, root=frontier.root())
+            # Now: once the lock is released, appends of this process extend the same frontier.
+            blob = frontier.to_bytes()
         envelope = cp.sign(self._key)
         try:
             with self.db.transaction(write=True) as conn:
@@ -298,7 +346,13 @@ class AuditLog:
                 if stored:
                     conn.execute(
                         audit_checkpoints.insert(),
-                        {"size": head, "root": cp.root, "envelope": envelope, "created_at": _now()},
+                        {
+                            "size": head,
+                            "root": cp.root,
+                            "envelope": envelope,
+                            "created_at": _now(),
+                            "frontier": blob,
+                        },
                     )
         except SQLAlchemyError as exc:
             raise self.db.error(f"audit log {self.log_id}: cannot store checkpoint {head}", exc) from None
@@ -308,13 +362,17 @@ class AuditLog:
             return None  # another writer signed this head or a later one already
         # The database first, then the file: a file whose checkpoint is not in the database
         # means one was deleted there, so the reverse order would make a crash look like tampering.
+        # The row's commit waited for the flush, which covers every record it signs (the chain
+        # function commits without waiting): no file signs records a crash could still take.
         if self.checkpoint_dir is not None:
             export_checkpoint(self.checkpoint_dir, head, envelope)
         logger.info("audit log %s: checkpoint at %d records", self.log_id, head)
         return cp
 
     def close(self) -> None:
-        """Sign a last checkpoint if this process appended since the last one."""
+        """Chain any events left pending by a writer that died; sign a last checkpoint if this process
+        appended (or chained) since the last one."""
+        self._drain()
         if self._appended_since_checkpoint:
             self.checkpoint()
 
@@ -330,8 +388,10 @@ class AuditLog:
 
         Returns a verdict whose `.ok` is False and whose `.problem` names the
         first bad record and how it is bad (modified, deleted, inserted,
-        reordered, truncated, rewritten) or the checkpoint that is wrong.
+        reordered, truncated, rewritten) or the checkpoint that is wrong. Events
+        a dead writer left in the intake are chained first.
         """
+        self._drain()
         return verify_log(
             self.db,
             log_id=self.log_id,
@@ -366,6 +426,24 @@ class AuditLog:
         if doc is None:
             raise ConfigError(f"audit record {seq}: no checkpoint covers it")
         return doc
+
+
+@contextmanager
+def _autocommit(conn: Connection) -> Iterator[Any]:
+    """The driver's cursor outside any transaction: each statement commits alone (PostgreSQL)."""
+    raw: Any = conn.connection.dbapi_connection
+    raw.autocommit = True
+    cursor = raw.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+        raw.autocommit = False
+
+
+def _cursor(conn: Connection) -> Any:
+    """The driver's own cursor of the transaction's connection."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def _head(conn: Connection) -> tuple[int, bytes]:

@@ -5,7 +5,8 @@ recomputed and its link to the one before checked, and the record hashes are
 folded into a Merkle frontier, so the tree head at each checkpoint's size is at
 hand when the walk passes it. The checkpoints come from the database and from
 the exported files; a rewrite that leaves the chain consistent still changes
-the tree head a signed checkpoint holds.
+the tree head a signed checkpoint holds. The frontier stored beside each
+checkpoint (where writers resume, _resume.py) is compared with the walk's too.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class _Signed:
     root: bytes
     label: str
     stored: bool  # in the database (else an exported file)
+    frontier: bytes | None = None  # the frontier stored with it (database rows only)
 
 
 def _made_for(seq: int, prev_hash: bytes, body: bytes, digest: bytes) -> int | None:
@@ -184,12 +186,9 @@ def _load_checkpoints(
     signed: dict[int, list[_Signed]] = {}
     problems: list[AuditProblem] = []
     stored: dict[int, bytes] = {}
-    rows = conn.execute(
-        select(audit_checkpoints.c.size, audit_checkpoints.c.root, audit_checkpoints.c.envelope).order_by(
-            audit_checkpoints.c.size
-        )
-    ).all()
-    for size, row_root, envelope in rows:
+    k = audit_checkpoints.c
+    rows = conn.execute(select(k.size, k.root, k.envelope, k.frontier).order_by(k.size)).all()
+    for size, row_root, envelope, frontier in rows:
         label = f"checkpoint {size} (database)"
         try:
             cp = Checkpoint.open(bytes(envelope), trusted=trusted, label=label)
@@ -208,7 +207,8 @@ def _load_checkpoints(
             )
         else:
             stored[size] = cp.root
-            signed.setdefault(size, []).append(_Signed(size, cp.root, label, stored=True))
+            blob = None if frontier is None else bytes(frontier)
+            signed.setdefault(size, []).append(_Signed(size, cp.root, label, stored=True, frontier=blob))
     exported = 0
     for path in files:
         try:
@@ -264,7 +264,7 @@ def verify_log(
             signed, problems, stored, exported = _load_checkpoints(
                 conn, log_id=log_id, trusted=trusted, files=files
             )
-            walked, head, stream_problem = _walk(conn, signed, progress)
+            walked, head, stream_problem = _walk(conn, signed, progress, problems)
     except SQLAlchemyError as exc:
         raise db.error(f"audit log {log_id}: cannot read the records", exc) from None
     # A bad record outranks a bad checkpoint: the verdict is first about the records.
@@ -300,9 +300,15 @@ def verify_log(
 
 
 def _walk(
-    conn: Connection, signed: dict[int, list[_Signed]], progress: Callable[[int], None] | None
+    conn: Connection,
+    signed: dict[int, list[_Signed]],
+    progress: Callable[[int], None] | None,
+    problems: list[AuditProblem],
 ) -> tuple[int, bytes, AuditProblem | None]:
-    """Walk every record in order; (records that are good, the last good hash, the first problem)."""
+    """Walk every record in order; (records that are good, the last good hash, the first problem).
+
+    A stored frontier that is not the walk's goes into `problems` (the walk goes on).
+    """
     sizes = sorted(signed)
     pending = iter(sizes)
     check_at = next(pending, -1)
@@ -331,6 +337,7 @@ def _walk(
                 problem = _check_head(signed[check_at], frontier, good_any, good_file)
                 if problem is not None:
                     return expected - 1, prev, problem
+                _check_frontier(signed[check_at], frontier, problems)
                 good_any = check_at
                 if any(not s.stored for s in signed[check_at]):
                     good_file = check_at
@@ -344,7 +351,23 @@ def _walk(
         problem = _check_head(signed[check_at], frontier, good_any, good_file)
         if problem is not None:
             return expected - 1, prev, problem
+        _check_frontier(signed[check_at], frontier, problems)
     return expected - 1, prev, None
+
+
+def _check_frontier(group: list[_Signed], frontier: Frontier, problems: list[AuditProblem]) -> None:
+    """A stored frontier that is not the tree's is never used (_resume.py), but it was altered: say so."""
+    mine = frontier.to_bytes()
+    problems.extend(
+        AuditProblem(
+            signed.size,
+            "checkpoint",
+            f"{signed.label}: the frontier stored with it is not the tree's at {signed.size} records "
+            "(altered in the database; writers do not start from it)",
+        )
+        for signed in group
+        if signed.frontier is not None and signed.frontier != mine
+    )
 
 
 def _check_head(

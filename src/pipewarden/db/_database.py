@@ -137,6 +137,10 @@ class Database:
         if self.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_BASE + what})
 
+    def lock_key(self, what: int) -> int:
+        """The PostgreSQL advisory lock key `lock` takes for `what`, for statements that take it directly."""
+        return _LOCK_BASE + what
+
     def error(self, what: str, exc: BaseException) -> DatabaseError:
         detail = getattr(exc, "orig", None) or exc
         return DatabaseError(f"database {self.label}: {what}: {str(detail).strip().splitlines()[0]}")

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -31,9 +33,12 @@ __all__ = [
     "UtcDateTime",
     "api_tokens",
     "audit_checkpoints",
+    "audit_intake",
+    "audit_log_info",
     "audit_records",
     "group_members",
     "groups",
+    "identity_keys",
     "login_throttle",
     "metadata",
     "principals",
@@ -172,8 +177,20 @@ login_throttle = Table(
     Column("last_success_at", _UTC, nullable=True),
 )
 
+# Random keys the identity part keeps, sealed with the key ring (KeyRing.seal, the AAD naming the
+# purpose), in the database so that every process and replica uses the same one. 'login-pseudonym'
+# names, in events, login attempts for names that are not principals (docs/access.md).
+identity_keys = Table(
+    "identity_keys",
+    metadata,
+    Column("purpose", String(64), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", _UTC, nullable=False),
+)
+
 # --- audit ---------------------------------------------------------------------------------------
-# Both tables refuse UPDATE and DELETE by trigger (see the initial migration).
+# audit_records, audit_checkpoints and audit_log_info refuse UPDATE and DELETE by trigger (see the
+# initial migration). audit_intake is a queue, not part of the tamper-evident log (docs/audit.md).
 
 audit_records = Table(
     "audit_records",
@@ -183,6 +200,16 @@ audit_records = Table(
     # The event's canonical JSON, exactly the bytes hashed.
     Column("body", LargeBinary, nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
+    # The audit_intake id the record came through, if it did (not hashed): how a writer whose event
+    # another process chained finds its position.
+    Column("intake_id", BigInteger, nullable=True),
+    Index(
+        "ix_audit_records_intake_id",
+        "intake_id",
+        unique=True,
+        postgresql_where=text("intake_id IS NOT NULL"),
+        sqlite_where=text("intake_id IS NOT NULL"),
+    ),
 )
 
 audit_checkpoints = Table(
@@ -193,4 +220,29 @@ audit_checkpoints = Table(
     # The DSSE envelope signed with the server's Ed25519 key.
     Column("envelope", LargeBinary, nullable=False),
     Column("created_at", _UTC, nullable=False),
+    # The Merkle frontier at `size` (one 32-byte subtree head per binary digit of size, largest first):
+    # where the next process's first checkpoint starts. Not signed; checked against `root` before use.
+    Column("frontier", LargeBinary, nullable=True),
+)
+
+# Events waiting to be chained: writers of several processes insert here side by side, and whoever
+# holds the chain lock moves every pending row into audit_records in one transaction.
+audit_intake = Table(
+    "audit_intake",
+    metadata,
+    # Never reused (a sequence; AUTOINCREMENT on SQLite), so audit_records.intake_id stays unique.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("body", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# One row: the log's id, which every checkpoint names. Kept in the database so every process and
+# replica writing it agrees on the id.
+audit_log_info = Table(
+    "audit_log_info",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("log_id", String(128), nullable=False),
+    Column("created_at", _UTC, nullable=False),
+    CheckConstraint("id = 1", name="ck_audit_log_info_one_row"),
 )

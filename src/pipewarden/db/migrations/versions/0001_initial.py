@@ -16,7 +16,7 @@ depends_on = None
 
 _UTC = sa.DateTime(timezone=True)
 #: Tables the database itself keeps append-only.
-APPEND_ONLY = ("audit_records", "audit_checkpoints")
+APPEND_ONLY = ("audit_records", "audit_checkpoints", "audit_log_info")
 
 
 def upgrade() -> None:
@@ -122,12 +122,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name="pk_login_throttle"),
     )
     op.create_table(
+        "identity_keys",
+        sa.Column("purpose", sa.String(64), nullable=False),
+        sa.Column("sealed", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", _UTC, nullable=False),
+        sa.PrimaryKeyConstraint("purpose", name="pk_identity_keys"),
+    )
+    op.create_table(
         "audit_records",
         sa.Column("seq", sa.BigInteger, nullable=False, autoincrement=False),
         sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("intake_id", sa.BigInteger, nullable=True),
         sa.PrimaryKeyConstraint("seq", name="pk_audit_records"),
+    )
+    op.create_index(
+        "ix_audit_records_intake_id",
+        "audit_records",
+        ["intake_id"],
+        unique=True,
+        postgresql_where=sa.text("intake_id IS NOT NULL"),
+        sqlite_where=sa.text("intake_id IS NOT NULL"),
     )
     op.create_table(
         "audit_checkpoints",
@@ -135,9 +151,83 @@ def upgrade() -> None:
         sa.Column("root", sa.LargeBinary(32), nullable=False),
         sa.Column("envelope", sa.LargeBinary, nullable=False),
         sa.Column("created_at", _UTC, nullable=False),
+        sa.Column("frontier", sa.LargeBinary, nullable=True),
         sa.PrimaryKeyConstraint("size", name="pk_audit_checkpoints"),
     )
+    # Not append-only: rows wait here for a few milliseconds, until the chain takes them.
+    op.create_table(
+        "audit_intake",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_intake"),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "audit_log_info",
+        sa.Column("id", sa.Integer, autoincrement=False, nullable=False),
+        sa.Column("log_id", sa.String(128), nullable=False),
+        sa.Column("created_at", _UTC, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_log_info"),
+        sa.CheckConstraint("id = 1", name="ck_audit_log_info_one_row"),
+    )
     _append_only()
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_CHAIN_FUNCTION)
+
+
+# PostgreSQL: chain every pending intake row, in the server, under the chain lock (advisory
+# `lock_key`), unless the rows `wanted` are chained already: then only say where. Run alone (its
+# own transaction), so the lock is taken and released with no round trip to a client between, and
+# committed without waiting for the disk, so the next writer need not wait for this one's flush
+# (a commit of the caller's own that waits for it follows). Each row's hash is the one
+# pipewarden.audit.record_hash makes: SHA-256(domain || position as 8 bytes, big-endian ||
+# previous hash || body), `domain` given by the caller. Returns the rows it chained, in order,
+# with their hashes and the size of the newest checkpoint, and the rows wanted that were
+# chained before (hash NULL).
+_CHAIN_FUNCTION = """
+CREATE OR REPLACE FUNCTION pipewarden_audit_chain(lock_key bigint, wanted bigint[], domain bytea)
+RETURNS TABLE (intake bigint, seq bigint, digest bytea, checkpointed bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  head_seq bigint;
+  head_hash bytea;
+  newest bigint;
+  pending record;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM pg_advisory_xact_lock(lock_key);
+  IF cardinality(wanted) > 0 AND (
+    SELECT count(*) FROM audit_records AS r WHERE r.intake_id = ANY(wanted)
+  ) = cardinality(wanted) THEN
+    RETURN QUERY SELECT r.intake_id, r.seq, NULL::bytea, NULL::bigint
+      FROM audit_records AS r WHERE r.intake_id = ANY(wanted);
+    RETURN;
+  END IF;
+  RETURN QUERY SELECT r.intake_id, r.seq, NULL::bytea, NULL::bigint
+    FROM audit_records AS r WHERE r.intake_id = ANY(wanted);
+  SELECT r.seq, r.hash INTO head_seq, head_hash FROM audit_records AS r ORDER BY r.seq DESC LIMIT 1;
+  IF head_seq IS NULL THEN
+    head_seq := 0;
+    head_hash := decode(repeat('00', 32), 'hex');
+  END IF;
+  SELECT coalesce(max(c.size), 0) INTO newest FROM audit_checkpoints AS c;
+  FOR pending IN
+    WITH taken AS (DELETE FROM audit_intake RETURNING id, body) SELECT id, body FROM taken ORDER BY id
+  LOOP
+    head_seq := head_seq + 1;
+    digest := sha256(domain || int8send(head_seq) || head_hash || pending.body);
+    INSERT INTO audit_records (seq, prev_hash, body, hash, intake_id)
+      VALUES (head_seq, head_hash, pending.body, digest, pending.id);
+    intake := pending.id;
+    seq := head_seq;
+    checkpointed := newest;
+    head_hash := digest;
+    RETURN NEXT;
+  END LOOP;
+END $$
+"""
 
 
 def _append_only() -> None:
