@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from pipewarden.scan import ScanPolicy
     from pipewarden.store import ArtifactStore, Backend, S3Backend
 
-__all__ = ["DEFAULT_WORKSPACE", "WORKSPACE_ENV", "Workspace", "WorkspaceConfig"]
+__all__ = ["DEFAULT_WORKSPACE", "WORKSPACE_ENV", "Workspace", "WorkspaceConfig", "close_audit_logs"]
 
 WORKSPACE_ENV = "PIPEWARDEN_WORKSPACE"
 DEFAULT_WORKSPACE = Path(".pipewarden")
@@ -306,6 +306,7 @@ class Workspace:
                 log_id=self._audit_log_id(),
                 checkpoint_dir=folder,
             )
+            _OPEN_LOGS.append(self._audit_log)
         return self._audit_log
 
     def _audit_log_id(self) -> str:
@@ -358,3 +359,15 @@ class Workspace:
             scan_threshold=Severity.parse(self.config.scan_fail_on),
             scan_policy=self._scan_policy(),
         )
+
+
+#: Audit logs opened through a workspace in this process, closed by `close_audit_logs`.
+_OPEN_LOGS: list[AuditLog] = []
+
+
+def close_audit_logs() -> None:
+    """Close every audit log a workspace opened in this process: each signs a last checkpoint over
+    what it appended, so a short-lived process (a CLI command) leaves no record uncovered. Call it
+    when the process is done with its workspaces; the command line does, at exit."""
+    while _OPEN_LOGS:
+        _OPEN_LOGS.pop().close()

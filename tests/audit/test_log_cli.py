@@ -148,3 +148,16 @@ def test_proof_and_check_proof_offline(ws: list[Event], database_url: str, tmp_p
     assert nokey.returncode == 2
     absent = run("audit", "proof", "99", cwd=tmp_path, url=database_url)
     assert absent.returncode == 2 and "audit record 99: no such record" in absent.stderr
+
+
+def test_every_command_leaves_its_records_under_a_signed_checkpoint(
+    database: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command is a short process: at exit it signs a checkpoint over what it recorded, so nobody
+    with write access to the database can quietly change or cut those records afterwards."""
+    monkeypatch.setenv("PIPEWARDEN_DATABASE_URL", database_url)
+    Workspace.init(tmp_path / "ws")
+    for _ in range(2):
+        assert run("audit", "tail", cwd=tmp_path, url=database_url).returncode == 0
+    exported = sorted(int(p.stem) for p in (tmp_path / "ws" / "audit" / "checkpoints").glob("[0-9]*.json"))
+    assert exported == [1, 2]

@@ -77,3 +77,20 @@ def test_bad_urls_are_named_and_the_password_never_shown(tmp_path: Path) -> None
         Database.open("postgresql://u:hunter2hunter2@127.0.0.1:1/x")
     assert "hunter2hunter2" not in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
+
+
+def test_sqlite_refuses_insert_or_replace_into_the_audit_tables(tmp_path: Path) -> None:
+    # INSERT OR REPLACE deletes the old row without firing DELETE triggers: a rewrite in one statement.
+    db = Database.open(f"sqlite:///{tmp_path / 'pw.db'}")
+    with db.transaction() as conn:
+        conn.execute(audit_records.insert().values(seq=1, prev_hash=bytes(32), body=b"{}", hash=bytes(32)))
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match="REPLACE refused"):
+        with db.transaction() as conn:
+            conn.execute(
+                text(
+                    "INSERT OR REPLACE INTO audit_records VALUES (1, zeroblob(32), x'7b', zeroblob(32), NULL)"
+                )
+            )
+    with db.transaction(write=False) as conn:
+        assert conn.execute(select(audit_records.c.body)).scalar_one() == b"{}"
+    db.dispose()

@@ -83,4 +83,19 @@ def fail(exc: PipewardenError) -> typer.Exit:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        _close_audit_logs()
+
+
+def _close_audit_logs() -> None:
+    """Sign the last checkpoint over what this command recorded (see `close_audit_logs`)."""
+    from pipewarden.workspace import close_audit_logs
+
+    try:
+        close_audit_logs()
+    except PipewardenError as exc:
+        # The command itself is done and its events are committed; only the checkpoint is missing,
+        # and the next command that records anything signs one over these records too.
+        err_console().print(f"warning: the audit log's closing checkpoint failed: {exc}", markup=False)

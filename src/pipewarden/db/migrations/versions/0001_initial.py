@@ -17,6 +17,7 @@ depends_on = None
 _UTC = sa.DateTime(timezone=True)
 #: Tables the database itself keeps append-only.
 APPEND_ONLY = ("audit_records", "audit_checkpoints", "audit_log_info")
+_PRIMARY_KEY = {"audit_records": "seq", "audit_checkpoints": "size", "audit_log_info": "id"}
 
 
 def upgrade() -> None:
@@ -254,3 +255,12 @@ def _append_only() -> None:
                     f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
                     f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"
                 )
+            # INSERT OR REPLACE deletes the row it replaces without firing DELETE triggers (unless the
+            # connection turned recursive_triggers on, which an intruder's would not): refuse an insert
+            # whose key is taken, before SQLite's conflict handling removes the old row.
+            key = _PRIMARY_KEY[table]
+            taken = f"SELECT 1 FROM {table} WHERE {key} = NEW.{key}"  # noqa: S608  # constant names, no input
+            op.execute(
+                f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} WHEN EXISTS ({taken}) "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: REPLACE refused'); END"
+            )
