@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from pipewarden.audit import AuditLog
+from pipewarden.crypto import SigningKey, TrustedKeys
 from pipewarden.db import Database
 from tests.integration.pgserver import find_bindir, postgres_server
 
@@ -58,3 +60,21 @@ def database(database_url: str) -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def new_audit_log(database: Database, folder: Path, *, log_id: str = "test-log") -> AuditLog:
+    """A real audit log in `database`, signing with a fresh key, exporting checkpoints to `folder`."""
+    key = SigningKey.generate()
+    return AuditLog(
+        database,
+        signing_key=key,
+        trusted=TrustedKeys([key.public], source="test"),
+        log_id=log_id,
+        checkpoint_dir=folder,
+    )
+
+
+@pytest.fixture
+def audit_log(database: Database, tmp_path: Path) -> AuditLog:
+    """The audit log of the `database` fixture (SQLite and PostgreSQL)."""
+    return new_audit_log(database, tmp_path / "checkpoints")

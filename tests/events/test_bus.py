@@ -8,21 +8,14 @@ import pytest
 import sqlalchemy
 
 from pipewarden.audit import AuditLog
-from pipewarden.crypto import SigningKey, TrustedKeys
 from pipewarden.db import Database
 from pipewarden.errors import AccessDenied, DatabaseError, StoreError
 from pipewarden.events import Acting, Actor, Event, Events
+from tests.dbfixtures import new_audit_log
 
 
 def _log(database: Database, tmp_path: Path) -> AuditLog:
-    key = SigningKey.generate()
-    return AuditLog(
-        database,
-        signing_key=key,
-        trusted=TrustedKeys([key.public], source="test"),
-        log_id="bus-test",
-        checkpoint_dir=tmp_path / "cp",
-    )
+    return new_audit_log(database, tmp_path / "cp", log_id="bus-test")
 
 
 def _event(action: str = "artifact.read") -> Event:

@@ -5,12 +5,9 @@ Runs on SQLite and a real PostgreSQL server, with the real audit log.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pipewarden.audit import AuditLog
-from pipewarden.crypto import SigningKey, TrustedKeys
 from pipewarden.db import Database
 from pipewarden.errors import AccessDenied, ConfigError, IdentityError
 from pipewarden.events import Event, Events
@@ -30,15 +27,8 @@ roles:
 
 
 @pytest.fixture
-def log(database: Database, tmp_path: Path) -> AuditLog:
-    key = SigningKey.generate()
-    return AuditLog(
-        database,
-        signing_key=key,
-        trusted=TrustedKeys([key.public], source="test"),
-        log_id="access-test",
-        checkpoint_dir=tmp_path / "checkpoints",
-    )
+def log(audit_log: AuditLog) -> AuditLog:
+    return audit_log
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 
 from pipewarden.audit import AuditLog
 from pipewarden.crypto import FileKeyProvider, KeyRing, SigningKey, TrustedKeys
-from pipewarden.db import Database
 from pipewarden.errors import AccessDenied, ArtifactRefused, IntegrityError
 from pipewarden.events import Acting, Actor, Event, Events, LocalOperator
 from pipewarden.identity import Grant, Policy, Subject
@@ -17,15 +16,8 @@ from tests.store.test_store import _evil_pickle
 
 
 @pytest.fixture
-def log(database: Database, tmp_path: Path) -> AuditLog:
-    key = SigningKey.generate()
-    return AuditLog(
-        database,
-        signing_key=key,
-        trusted=TrustedKeys([key.public], source="test"),
-        log_id="guarded-test",
-        checkpoint_dir=tmp_path / "checkpoints",
-    )
+def log(audit_log: AuditLog) -> AuditLog:
+    return audit_log
 
 
 @pytest.fixture
