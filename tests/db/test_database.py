@@ -94,3 +94,13 @@ def test_sqlite_refuses_insert_or_replace_into_the_audit_tables(tmp_path: Path) 
     with db.transaction(write=False) as conn:
         assert conn.execute(select(audit_records.c.body)).scalar_one() == b"{}"
     db.dispose()
+
+
+def test_postgres_commits_are_durable_whatever_the_url_asks(postgres_admin_url: str) -> None:
+    from tests.dbfixtures import new_postgres_database
+
+    url = new_postgres_database(postgres_admin_url) + "?options=-csynchronous_commit%3Doff"
+    db = Database.open(url)
+    with db.transaction(write=False) as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    db.dispose()

@@ -86,6 +86,8 @@ class Database:
             raise ConfigError(f"database {parsed.render_as_string(hide_password=True)}: {exc}") from None
         if engine.dialect.name == "sqlite":
             _sqlite_settings(engine)
+        else:
+            _postgres_settings(engine)
         db = cls(engine)
         if upgrade:
             db.upgrade()
@@ -165,3 +167,13 @@ def _sqlite_settings(engine: Engine) -> None:
     def _begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("pipewarden_write", True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _postgres_settings(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # A commit returns once it is on disk, whatever the server's, role's or URL's default says:
+        # the audit log promises that an event whose append returned survives a crash.
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET synchronous_commit TO on")
+        dbapi_conn.commit()
