@@ -139,6 +139,14 @@ def test_proof_and_check_proof_offline(ws: list[Event], database_url: str, tmp_p
     assert checked.returncode == 0, checked.stderr
     assert "record 4 is in audit log pipewarden-audit-" in checked.stdout
     assert "artifact.read by ada on artifact:churn@3, allowed" in checked.stdout
+    log_id = Workspace.open(tmp_path / "ws").audit_log().log_id
+    pinned = run("audit", "check-proof", proof, "--key", pub, "--log", log_id, cwd=tmp_path, url=database_url)
+    assert pinned.returncode == 0, pinned.stderr
+    # The same key may sign another deployment's log (a staging copy): --log refuses its proofs.
+    other = run(
+        "audit", "check-proof", proof, "--key", pub, "--log", "staging", cwd=tmp_path, url=database_url
+    )
+    assert other.returncode == 1 and "not of 'staging'" in other.stderr
     doc = json.loads(proof.read_text())
     doc["body"] = doc["body"].replace("churn@3", "churn@9")
     proof.write_text(json.dumps(doc))

@@ -139,9 +139,16 @@ def _hex32(value: Any, what: str, label: str) -> bytes:
 
 
 def verify_proof(
-    doc: Mapping[str, Any] | bytes | str, trusted: TrustedKeys, *, label: str = "proof"
+    doc: Mapping[str, Any] | bytes | str,
+    trusted: TrustedKeys,
+    *,
+    label: str = "proof",
+    expected_log: str | None = None,
 ) -> ProofVerification:
     """Check an inclusion proof offline with only the trusted public keys; `IntegrityError` if it fails.
+
+    Deployments that share a key (replicas, a staging copy) sign checkpoints of
+    different logs with it: pass `expected_log` to refuse a proof from another log.
 
     >>> verdict = verify_proof(Path("proof.json").read_bytes(), TrustedKeys([pub], source="pub.pem"))
     >>> verdict.event.action
@@ -168,6 +175,8 @@ def verify_proof(
             f"{label}: names log {doc.get('log')!r} at {size} records, but its checkpoint signs "
             f"log {cp.log!r} at {cp.size}"
         )
+    if expected_log is not None and cp.log != expected_log:
+        raise IntegrityError(f"{label}: proves a record of log {cp.log!r}, not of {expected_log!r}")
     if doc.get("leaf_index", seq - 1) != seq - 1:
         raise IntegrityError(f"{label}: leaf index {doc.get('leaf_index')!r} is not record {seq}'s")
     leaf = record_hash(seq, prev_hash, body)

@@ -227,6 +227,10 @@ def check_proof(
         list[Path],
         typer.Option("--key", help="The log's public key (PEM) to check the checkpoint with (repeatable)."),
     ],
+    log: Annotated[
+        str | None,
+        typer.Option("--log", help="The log id it must belong to (deployments sharing a key sign several)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the proven event as JSON.")] = False,
 ) -> None:
     """Check an inclusion proof offline: exit 0 when the record is in the signed log, 1 when not."""
@@ -239,7 +243,7 @@ def check_proof(
             data = file.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from None
-        verdict = verify_proof(data, trusted, label=str(file))
+        verdict = verify_proof(data, trusted, label=str(file), expected_log=log)
     except PipewardenError as exc:
         raise fail(exc) from None
     if as_json:
