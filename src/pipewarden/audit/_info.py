@@ -2,8 +2,9 @@
 
 Every checkpoint names the log it belongs to, so a checkpoint of one log never
 passes for another's. The id is made once, on first use, by whichever process
-comes first (INSERT ... ON CONFLICT DO NOTHING, then read back, so two racing
-processes agree), in a one-row table the database keeps append-only. An
+comes first (on PostgreSQL INSERT ... ON CONFLICT DO NOTHING, on SQLite an
+insert inside the exclusive write transaction after finding none; then read
+back, so two racing processes agree), in a one-row table the database keeps append-only. An
 attacker who rewrites it anyway makes every checkpoint signed before, in the
 database and exported, name another log: `verify` fails on them.
 """
@@ -16,7 +17,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipewarden.db import Database, audit_log_info
@@ -40,14 +40,18 @@ def database_log_id(db: Database) -> str:
         with db.transaction(write=False) as conn:
             found = conn.execute(query).scalar()
         if found is None:
-            insert = postgresql_insert if db.dialect == "postgresql" else sqlite_insert
             made = {
                 "id": 1,
                 "log_id": f"pipewarden-audit-{secrets.token_hex(16)}",
                 "created_at": datetime.now(UTC),
             }
             with db.transaction(write=True) as conn:
-                conn.execute(insert(audit_log_info).values(made).on_conflict_do_nothing())
+                if db.dialect == "postgresql":
+                    conn.execute(postgresql_insert(audit_log_info).values(made).on_conflict_do_nothing())
+                elif conn.execute(query).scalar() is None:
+                    # SQLite's write transaction is exclusive: nobody can insert between this read and
+                    # the insert (and the table's REPLACE guard refuses even a no-op conflict clause).
+                    conn.execute(audit_log_info.insert().values(made))
                 found = conn.execute(query).scalar_one()
     except SQLAlchemyError as exc:
         raise db.error("cannot read the audit log id", exc) from None
