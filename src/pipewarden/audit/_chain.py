@@ -15,18 +15,26 @@ from dataclasses import dataclass
 
 from pipewarden.audit._merkle import root
 
-__all__ = ["GENESIS", "RECORD_DOMAIN", "ChainProblem", "ChainReport", "Record", "record_hash", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "RECORD_DOMAIN",
+    "ChainProblem",
+    "ChainReport",
+    "Record",
+    "made_for",
+    "record_hash",
+    "verify_chain",
+]
 
 GENESIS = bytes(32)
 #: What every record hash starts with (the database's chain function is given it too).
 RECORD_DOMAIN = b"pipewarden.audit.record/1\x00"
-_DOMAIN = RECORD_DOMAIN
 #: How far around a record's position to look for the position its hash was made for.
 _REORDER_REACH = 64
 
 
 def record_hash(seq: int, prev_hash: bytes, body: bytes) -> bytes:
-    return hashlib.sha256(_DOMAIN + seq.to_bytes(8, "big") + prev_hash + body).digest()
+    return hashlib.sha256(RECORD_DOMAIN + seq.to_bytes(8, "big") + prev_hash + body).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +75,11 @@ class ChainReport:
     leaves: tuple[bytes, ...] = ()
 
 
-def _made_for(rec: Record) -> int | None:
-    """The position this record's hash was made for, if it is a nearby other one (a moved record)."""
-    for seq in range(max(1, rec.seq - _REORDER_REACH), rec.seq + _REORDER_REACH + 1):
-        if seq != rec.seq and record_hash(seq, rec.prev_hash, rec.body) == rec.hash:
-            return seq
+def made_for(seq: int, prev_hash: bytes, body: bytes, digest: bytes) -> int | None:
+    """The nearby other position a record's hash was made for (a moved record), if any."""
+    for other in range(max(1, seq - _REORDER_REACH), seq + _REORDER_REACH + 1):
+        if other != seq and record_hash(other, prev_hash, body) == digest:
+            return other
     return None
 
 
@@ -98,7 +106,7 @@ def verify_chain(
             gap = f"record {expected}" if rec.seq == expected + 1 else f"records {expected}-{rec.seq - 1}"
             return ChainReport(expected - 1, prev, ChainProblem(expected, "deleted", f"{gap} missing"))
         if record_hash(rec.seq, rec.prev_hash, rec.body) != rec.hash:
-            moved = _made_for(rec)
+            moved = made_for(rec.seq, rec.prev_hash, rec.body, rec.hash)
             if moved == rec.seq + 1:
                 problem = ChainProblem(
                     rec.seq,

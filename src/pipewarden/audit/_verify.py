@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipewarden.audit._chain import GENESIS, record_hash
+from pipewarden.audit._chain import GENESIS, RECORD_DOMAIN, made_for, record_hash
 from pipewarden.audit._checkpoint import Checkpoint
 from pipewarden.audit._export import LATEST, exported_checkpoints
 from pipewarden.audit._frontier import Frontier
@@ -33,9 +33,6 @@ from pipewarden.errors import ConfigError, IntegrityError
 __all__ = ["PROBLEM_KINDS", "AuditProblem", "AuditVerification", "catch_up", "classify", "verify_log"]
 
 PROBLEM_KINDS = ("modified", "deleted", "inserted", "reordered", "truncated", "rewritten", "checkpoint")
-_DOMAIN = b"pipewarden.audit.record/1\x00"
-#: How far around a record's position to look for the position its hash was made for.
-_REACH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +92,6 @@ class _Signed:
     frontier: bytes | None = None  # the frontier stored with it (database rows only)
 
 
-def _made_for(seq: int, prev_hash: bytes, body: bytes, digest: bytes) -> int | None:
-    """The nearby other position this record's hash was made for (a moved record), if any."""
-    for other in range(max(1, seq - _REACH), seq + _REACH + 1):
-        if other != seq and record_hash(other, prev_hash, body) == digest:
-            return other
-    return None
-
-
 def classify(expected: int, prev: bytes, row: Sequence[Any], following: Sequence[Any] | None) -> AuditProblem:
     """Name the first bad record: `row` stands where record `expected` (chained after `prev`) should.
 
@@ -123,7 +112,7 @@ def classify(expected: int, prev: bytes, row: Sequence[Any], following: Sequence
         and record_hash(expected, prev, bytes(following[2])) == bytes(following[3])
     )
     if record_hash(seq, prev_hash, body) != digest:
-        moved = _made_for(seq, prev_hash, body, digest)
+        moved = made_for(seq, prev_hash, body, digest)
         if moved == seq + 1 and next_was_here:
             return AuditProblem(seq, "reordered", f"records {seq} and {seq + 1} were swapped")
         if moved == seq + 1:
@@ -318,7 +307,7 @@ def _walk(
     frontier = Frontier()
     add = frontier.add
     sha256 = hashlib.sha256
-    domain = _DOMAIN
+    domain = RECORD_DOMAIN
     expected, prev = 1, GENESIS
     for batch in stream_records(conn):
         rows: Iterator[Any] = iter(batch)
