@@ -10,7 +10,6 @@ one event in the audit log.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -29,13 +28,14 @@ T = TypeVar("T")
 
 def acting(ws: Workspace, *, actor: str | None = None) -> Acting:
     """The principal behind this command's credentials, or the local operator (`actor`, else the OS user)."""
-    from pipewarden.cli._identity import acting_subject, cli_origin, session_file
+    from pipewarden.cli._identity import acting_subject, cli_origin, presented_token
     from pipewarden.events import Acting, Actor, LocalOperator
-    from pipewarden.identity import TOKEN_ENV, Policy
+    from pipewarden.identity import Policy
 
     origin = cli_origin()
-    if os.environ.get(TOKEN_ENV, "").strip() or session_file(ws).load() is not None:
-        subject = acting_subject(ws)
+    token = presented_token(ws)
+    if token is not None:
+        subject = acting_subject(ws, token)
         return Acting(
             actor=Actor(subject.name, subject.kind, origin),
             events=ws.events(),

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from pipewarden.identity import Authenticator, SessionFile, Subject
     from pipewarden.workspace import Workspace
 
-__all__ = ["acting_subject", "authenticator", "authorize", "cli_origin", "require", "session_file"]
+__all__ = [
+    "acting_subject",
+    "authenticator",
+    "authorize",
+    "cli_origin",
+    "presented_token",
+    "require",
+    "session_file",
+]
 
 NOT_LOGGED_IN = "not logged in: run 'pipewarden login' (or set $PIPEWARDEN_TOKEN)"
 
@@ -51,20 +59,28 @@ def session_file(ws: Workspace) -> SessionFile:
     return SessionFile.for_workspace(ws.root)
 
 
-def acting_subject(ws: Workspace) -> Subject:
-    """The principal running this command: ``$PIPEWARDEN_TOKEN`` if set, else the stored login session.
+def presented_token(ws: Workspace) -> str | None:
+    """The credential this command was given: ``$PIPEWARDEN_TOKEN`` if set, else the stored login
+    session's token; None when there is neither."""
+    from pipewarden.identity import TOKEN_ENV
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        return token
+    stored = session_file(ws).load()
+    return stored.token if stored is not None else None
+
+
+def acting_subject(ws: Workspace, token: str | None = None) -> Subject:
+    """The principal running this command: ``$PIPEWARDEN_TOKEN`` if set, else the stored login session
+    (or `token`, when the caller has looked it up already with `presented_token`).
 
     Raises `AuthenticationFailed` ("not logged in ...") when there is neither,
     and when the token is expired, revoked or its owner disabled.
     """
-    from pipewarden.identity import TOKEN_ENV
-
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        stored = session_file(ws).load()
-        if stored is None:
-            raise AuthenticationFailed(NOT_LOGGED_IN)
-        token = stored.token
+    token = token or presented_token(ws)
+    if token is None:
+        raise AuthenticationFailed(NOT_LOGGED_IN)
     return authenticator(ws).authenticate_token(token, origin=cli_origin())
 
 
