@@ -23,7 +23,12 @@ caller can catch the whole family with one clause. Each part has one base::
     │   │   ├── LoginThrottled    too many failed logins: refused before any credential was checked
     │   │   └── SecondFactorNeeded  the password was right; the enrolled second factor is needed too
     │   └── AccessDenied        an authenticated principal lacks the permission; carries the Decision
-    └── DatabaseError           the database cannot be reached or refused an operation
+    ├── DatabaseError           the database cannot be reached or refused an operation
+    ├── DataError               the data part
+    │   ├── DataInputError      a data file is missing, empty, of another format than its name says,
+    │   │                       or lacks a column asked for (a label column, say)
+    │   └── ContractError       a data contract file is invalid (names the line)
+    └── GuardError              the inference guard: not fitted, or asked to check what it cannot
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.
@@ -45,8 +50,12 @@ __all__ = [
     "ArtifactRefused",
     "AuthenticationFailed",
     "ConfigError",
+    "ContractError",
     "CryptoError",
+    "DataError",
+    "DataInputError",
     "DatabaseError",
+    "GuardError",
     "IdentityError",
     "IntegrityError",
     "KeyRingError",
@@ -171,3 +180,20 @@ class AccessDenied(IdentityError):
 
 class DatabaseError(PipewardenError):
     """The database cannot be reached, or refused an operation; names the database (never its password)."""
+
+
+class DataError(PipewardenError):
+    """Base of the data part's errors."""
+
+
+class DataInputError(DataError):
+    """A data file cannot be read as data: missing, empty, not the format its name says, or lacking a
+    column that was asked for. Names the file and what is wrong."""
+
+
+class ContractError(DataError):
+    """A data contract is invalid: a bad YAML file (names the line), an unknown check, a wrong type."""
+
+
+class GuardError(PipewardenError):
+    """The inference guard cannot do what was asked: not fitted yet, or a batch of the wrong shape."""

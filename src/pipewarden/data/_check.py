@@ -1,0 +1,581 @@
+"""`check`: validate a batch against its contract, chunk by chunk, and account for every row."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipewarden.data._contract import Contract
+from pipewarden.data._quarantine import Sinks
+from pipewarden.data._readers import detect
+from pipewarden.data._rows import Evaluation, Hit, evaluate, text_hashes
+from pipewarden.data._rules import RULES
+from pipewarden.data._table import DEFAULT_CHUNK_ROWS, Table, TableChunk, iter_table
+from pipewarden.errors import DataError
+from pipewarden.findings import Finding, Location, Report
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_MAX_ROW_FINDINGS", "DEFAULT_MAX_TRACKED", "CheckResult", "check"]
+
+DEFAULT_MAX_ROW_FINDINGS = 1000
+# Uniqueness and duplicate-row tracking keep one 64-bit hash per distinct value or row: 16 Mi of them is
+# 128 MiB per tracker. Past it, new values are still checked against those kept, and a finding says so.
+DEFAULT_MAX_TRACKED = 1 << 24
+_VALUE_CHARS = 80
+_SHIFT_P_VALUE = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of `check`: the report, and the accounting of every input row.
+
+    ``accepted + quarantined == rows`` always holds (construction refuses anything
+    else): no row is dropped silently. `quarantine` and `output` are the files
+    written, if any were asked for.
+    """
+
+    report: Report
+    rows: int
+    accepted: int
+    quarantined: int
+    quarantine: Path | None = None
+    output: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.accepted + self.quarantined != self.rows or min(self.accepted, self.quarantined) < 0:
+            raise ValueError(
+                f"row accounting broken: {self.accepted} accepted + {self.quarantined} quarantined "
+                f"!= {self.rows}"
+            )
+
+
+_FILTER_BITS = 24  # one byte per slot: 16 MiB per tracker, whatever the input's size
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the slot is the top bits of hash * 2**64 / phi
+_RUNS = 8  # sorted runs kept before they are merged into one
+
+
+class _Seen:
+    """The 64-bit hashes of what was seen, bounded by `cap` entries: sorted runs (one per call, merged into
+    one every `_RUNS` calls) behind a one-byte-per-slot filter, so most hashes, never seen before, are
+    answered by one look-up and never searched for in the runs."""
+
+    def __init__(self, cap: int) -> None:
+        self.runs: list[np.ndarray] = []
+        self.size = 0
+        self.filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
+        self.cap = cap
+        self.full = False
+
+    def _slots(self, hashes: np.ndarray) -> np.ndarray:
+        return np.asarray((hashes * _MIX) >> np.uint64(64 - _FILTER_BITS), dtype=np.intp)
+
+    def repeats(self, hashes: np.ndarray) -> np.ndarray:
+        """Which of `hashes` were seen before: earlier in this array or in an earlier call."""
+        import pandas as pd
+
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        # Earlier in this array: every occurrence after the first (the first is the original).
+        repeat = pd.Series(hashes, copy=False).duplicated(keep="first").to_numpy(dtype=bool, copy=True)
+        fresh = np.flatnonzero(~repeat)
+        slots = self._slots(hashes[fresh])
+        maybe = np.flatnonzero(self.filter[slots])  # a slot taken: maybe seen in an earlier call
+        if maybe.size:
+            queries = hashes[fresh[maybe]]
+            seen = np.zeros(maybe.size, dtype=bool)
+            for run in self.runs:
+                at = np.minimum(np.searchsorted(run, queries), run.size - 1)
+                seen |= run[at] == queries
+            repeat[fresh[maybe[seen]]] = True
+            new = np.ones(fresh.size, dtype=bool)
+            new[maybe[seen]] = False
+            fresh, slots = fresh[new], slots[new]
+        room = max(self.cap - self.size, 0)
+        if fresh.size > room:
+            self.full = True
+            fresh, slots = fresh[:room], slots[:room]
+        if fresh.size:
+            self.filter[slots] = True
+            self.runs.append(np.sort(hashes[fresh]))
+            self.size += int(fresh.size)
+            if len(self.runs) > _RUNS:  # sorted runs: a stable sort merges them in linear time
+                self.runs = [np.sort(np.concatenate(self.runs), kind="stable")]
+        return repeat
+
+
+def _hash(values: Any) -> np.ndarray:
+    """A 64-bit hash per value (pandas' keyed hashing). Text is dictionary-encoded first, so each distinct
+    string of a chunk is hashed once."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, np.ndarray):
+        return np.asarray(pd.util.hash_array(values), dtype=np.uint64)
+    if isinstance(values, pa.Array | pa.ChunkedArray) and pa.types.is_string(
+        values.type
+    ) | pa.types.is_large_string(values.type):
+        keyed = text_hashes(values)
+        if keyed is not None:
+            return keyed
+    if isinstance(values, pd.Series) and values.dtype.kind not in "OSU" and "str" not in str(values.dtype):
+        return np.asarray(pd.util.hash_pandas_object(values, index=False).to_numpy(), dtype=np.uint64)
+    try:
+        text = (
+            values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
+        )
+        encoded = pc.dictionary_encode(text)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        series = values if isinstance(values, pd.Series) else pd.Series(values.to_pandas())
+        return np.asarray(pd.util.hash_pandas_object(series, index=False).to_numpy(), dtype=np.uint64)
+    words = encoded.dictionary.to_numpy(zero_copy_only=False)
+    distinct = np.append(np.asarray(pd.util.hash_array(words, categorize=False), np.uint64), 0)
+    codes = encoded.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)  # a missing value: hash 0
+    return np.asarray(distinct[codes], dtype=np.uint64)
+
+
+# Per-process random odd multipliers for the row hash: rows cannot be crafted to collide with rows that
+# come later (which would get those quarantined as duplicates) without knowing them.
+_KEYS = np.frombuffer(os.urandom(8 * 256), dtype=np.uint64) | np.uint64(1)
+
+
+def _row_hashes(columns: list[np.ndarray]) -> np.ndarray:
+    """One 64-bit hash per row over every column: float columns by their bits (-0.0 and every NaN made
+    one value), other columns by their 64-bit hashes; keyed multiply-xor per column, then the splitmix64
+    finaliser so every input bit reaches every output bit."""
+    rows = len(columns[0]) if columns else 0
+    h = np.zeros(rows, dtype=np.uint64)
+    for i, column in enumerate(columns):
+        if column.dtype == np.float64:
+            clean = np.where(np.isnan(column), np.nan, column + 0.0)
+            bits = clean.view(np.uint64)
+        else:
+            bits = column.astype(np.uint64, copy=False)
+        h = (h ^ bits) * _KEYS[i % _KEYS.size] + np.uint64(i)
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+@dataclass(slots=True)
+class _State:
+    contract: Contract
+    source: str
+    max_row_findings: int
+    max_tracked: int
+    rows: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    accepted_duplicates: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    per_rule: Counter[str] = field(default_factory=Counter)
+    listed: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
+    columns: dict[str, None] = field(default_factory=dict)
+    unique: dict[str, _Seen] = field(default_factory=dict)
+    duplicate_rows: _Seen | None = None
+
+
+def _value(series: pd.Series | None, row: int) -> str | None:
+    if series is None:
+        return None
+    text = repr(series.iloc[row])
+    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 3] + "..."
+
+
+def _row_findings(state: _State, hits: list[Hit], start: int) -> None:
+    import numpy as np
+
+    for hit in hits:
+        rule = RULES[hit.rule_id]
+        if not rule.per_row:
+            continue
+        rows = np.flatnonzero(hit.mask)
+        state.per_rule[hit.rule_id] += int(rows.size)
+        room = max(state.max_row_findings - state.listed[hit.rule_id], 0)
+        state.listed[hit.rule_id] += min(room, int(rows.size))
+        for local in rows[:room]:
+            row = start + int(local)
+            value = _value(hit.values, int(local))
+            shown = f" (value {value})" if value is not None else ""
+            state.findings.append(
+                Finding(
+                    rule_id=hit.rule_id,
+                    severity=rule.severity,
+                    title=rule.title,
+                    message=f"{state.source} row {row}: {hit.reason}{shown}",
+                    location=Location(path=state.source, row=row, column=hit.column),
+                    evidence={"reason": hit.reason, **({"value": value} if value is not None else {})},
+                    references=rule.references,
+                )
+            )
+
+
+def _batch_hits(state: _State, ev: Evaluation, frame: pd.DataFrame, start: int) -> list[Hit]:
+    """Uniqueness and duplicate rows: rules over the whole input, kept across chunks."""
+    import numpy as np
+
+    hits: list[Hit] = []
+    rows = len(frame)
+    # Number columns enter the row hash as their bits (see _row_hashes); the rest by pandas' keyed hash.
+    hashed = {
+        str(name): None
+        if isinstance(ev.values.get(str(name)), np.ndarray)
+        else _hash(ev.values.get(str(name), frame[name]))
+        for name in frame.columns
+    }
+    for spec in state.contract.columns:
+        if not spec.unique or spec.name not in ev.values:
+            continue
+        seen = state.unique.setdefault(spec.name, _Seen(state.max_tracked))
+        present = ~ev.nulls[spec.name]
+        repeat = np.zeros(rows, dtype=bool)
+        keys = hashed[spec.name]
+        if keys is None:
+            keys = _hash(ev.values[spec.name])
+        repeat[present] = seen.repeats(keys[present])
+        if repeat.any():
+            hits.append(
+                Hit(
+                    "PW-DATA-109",
+                    spec.name,
+                    repeat,
+                    f"{spec.name}: value seen in an earlier row",
+                    frame[spec.name],
+                )
+            )
+    if state.duplicate_rows is None:
+        state.duplicate_rows = _Seen(state.max_tracked)
+    columns: list[np.ndarray] = []
+    for name, keys in hashed.items():
+        columns.append(keys if keys is not None else ev.values[name])
+    combined = _row_hashes(columns)
+    duplicate = state.duplicate_rows.repeats(combined)
+    if duplicate.any():
+        # Accept a duplicate only while the accepted duplicates stay within the contract's fraction of the
+        # rows seen so far: x_i = min(x_{i-1} + d_i, ceil(f * (i + 1))), solved in closed form over the chunk.
+        f = state.contract.max_duplicate_fraction
+        allowance = np.ceil(f * (np.arange(start, start + rows) + 1) - 1e-9)
+        d = np.cumsum(duplicate)
+        x = d + np.minimum(state.accepted_duplicates, np.minimum.accumulate(allowance - d))
+        before = np.concatenate([[state.accepted_duplicates], x[:-1]])
+        refused = duplicate & ~(x > before)
+        state.duplicates += int(duplicate.sum())
+        state.accepted_duplicates = int(x[-1])
+        if refused.any():
+            hits.append(
+                Hit(
+                    "PW-DATA-114",
+                    None,
+                    refused,
+                    f"duplicate of an earlier row, beyond the allowed fraction {f:g}",
+                )
+            )
+    return hits
+
+
+def _chunk(state: _State, chunk: TableChunk, ev: Evaluation, sinks: Sinks | None) -> None:
+    import numpy as np
+
+    frame = chunk.frame
+    for name in frame.columns:
+        state.columns.setdefault(str(name), None)
+    hits = ev.hits + _batch_hits(state, ev, frame, chunk.start)
+    rejected = np.zeros(len(frame), dtype=bool)
+    for hit in hits:
+        rejected |= hit.mask
+    index = np.flatnonzero(rejected)
+    reasons = np.full(index.size, "", dtype=object)
+    for hit in hits:
+        picked = hit.mask[index]
+        reasons[picked] += f"; {hit.rule_id} {hit.reason}"
+    if ev.label_keys is not None:
+        state.labels.update(ev.label_keys.dropna().value_counts().to_dict())
+    _row_findings(state, hits, chunk.start)
+    if sinks is not None:
+        sinks.write(frame, rejected, chunk.start + index, [r.removeprefix("; ") for r in reasons])
+    state.rows += len(frame)
+    state.quarantined += int(index.size)
+    state.accepted += len(frame) - int(index.size)
+
+
+def _table_finding(
+    state: _State, rule_id: str, message: str, *, column: str | None = None, **evidence: Any
+) -> Finding:
+    rule = RULES[rule_id]
+    return Finding(
+        rule_id=rule_id,
+        severity=rule.severity,
+        title=rule.title,
+        message=f"{state.source}: {message}",
+        location=Location(path=state.source, column=column),
+        evidence=evidence,
+        references=rule.references,
+    )
+
+
+def _label_shift(state: _State) -> Finding | None:
+    contract = state.contract
+    if contract.class_balance is None or not state.labels:
+        return None
+    from scipy import stats
+
+    expected = contract.balance
+    total = sum(state.labels.values())
+    names = sorted(set(expected) | set(state.labels))
+    observed = {k: state.labels.get(k, 0) / total for k in names}
+    distance = 0.5 * sum(abs(observed[k] - expected.get(k, 0.0)) for k in names)
+    if distance <= contract.balance_tolerance:
+        return None
+    significant = True
+    evidence: dict[str, Any] = {
+        "total_variation": round(distance, 6),
+        "tolerance": contract.balance_tolerance,
+        "observed": {k: round(v, 6) for k, v in observed.items()},
+        "expected": {k: expected.get(k, 0.0) for k in names},
+    }
+    if all(expected.get(k, 0.0) > 0 for k in names):
+        chi2 = sum((state.labels.get(k, 0) - total * expected[k]) ** 2 / (total * expected[k]) for k in names)
+        evidence["chi_square"] = round(chi2, 3)
+        evidence["p_value"] = float(stats.chi2.sf(chi2, len(names) - 1))
+        # A small batch drifts by chance: the shift must also be significant (chi-square, p < 0.001).
+        significant = evidence["p_value"] < _SHIFT_P_VALUE
+    if not significant:
+        return None
+    return _table_finding(
+        state,
+        "PW-DATA-112",
+        f"the label distribution is {distance:.3f} (total variation) from the contract's class balance, "
+        f"beyond the tolerance {contract.balance_tolerance:g}",
+        column=contract.label,
+        **evidence,
+    )
+
+
+def _table_findings(state: _State, quarantine: Path | None, output: Path | None) -> list[Finding]:
+    contract = state.contract
+    found: list[Finding] = []
+    found += [
+        _table_finding(state, "PW-DATA-101", f"column {c.name!r} of the contract is missing", column=c.name)
+        for c in contract.columns
+        if c.name not in state.columns
+    ]
+    if not contract.extra_columns:
+        found += [
+            _table_finding(state, "PW-DATA-102", f"column {name!r} is not in the contract", column=name)
+            for name in state.columns
+            if name not in contract.names
+        ]
+    low, high = contract.min_rows, contract.max_rows
+    if (low is not None and state.rows < low) or (high is not None and state.rows > high):
+        bounds = f"[{low if low is not None else 0}, {high if high is not None else 'any'}]"
+        found.append(
+            _table_finding(state, "PW-DATA-110", f"{state.rows} rows, outside {bounds}", rows=state.rows)
+        )
+    if (shift := _label_shift(state)) is not None:
+        found.append(shift)
+    if state.rows and state.duplicates / state.rows > contract.max_duplicate_fraction:
+        found.append(
+            _table_finding(
+                state,
+                "PW-DATA-113",
+                f"{state.duplicates} of {state.rows} rows repeat an earlier row "
+                f"({state.duplicates / state.rows:.2%}; "
+                f"the contract allows {contract.max_duplicate_fraction:.2%})",
+                duplicates=state.duplicates,
+                fraction=round(state.duplicates / state.rows, 6),
+                allowed=contract.max_duplicate_fraction,
+            )
+        )
+    for rule_id, total in sorted(state.per_rule.items()):
+        if total > state.max_row_findings:
+            rule = RULES[rule_id]
+            found.append(
+                Finding(
+                    rule_id=rule_id,
+                    severity=rule.severity,
+                    title=f"{rule.title}: {total} rows in all",
+                    message=f"{state.source}: {total} rows break this rule; "
+                    f"the first {state.max_row_findings} "
+                    "are listed, the quarantine file has them all",
+                    location=Location(path=state.source),
+                    evidence={"rows": total, "listed": state.max_row_findings},
+                    references=rule.references,
+                )
+            )
+    trackers = [*state.unique.values(), *([state.duplicate_rows] if state.duplicate_rows else [])]
+    if any(t.full for t in trackers):
+        found.append(
+            _table_finding(
+                state,
+                "PW-DATA-130",
+                f"more than {state.max_tracked} distinct values or rows: "
+                "later ones were checked only against "
+                "those kept, so a repeat of a later one can be missed",
+                limit=state.max_tracked,
+            )
+        )
+    found.append(
+        _table_finding(
+            state,
+            "PW-DATA-100",
+            f"{state.rows} rows: {state.accepted} accepted, {state.quarantined} quarantined",
+            rows=state.rows,
+            accepted=state.accepted,
+            quarantined=state.quarantined,
+            **({"quarantine": str(quarantine)} if quarantine is not None else {}),
+            **({"output": str(output)} if output is not None else {}),
+        )
+    )
+    return found
+
+
+_AHEAD = 1  # chunks read ahead of the one being checked: memory stays bounded by (2 + _AHEAD) chunks
+
+
+def _read_ahead(chunks: Iterator[TableChunk]) -> Iterator[TableChunk]:
+    """The chunks of `chunks`, in order, read by a second thread while the caller checks the one before:
+    the readers parse in arrow and numpy, which release the GIL, so reading and checking overlap on two
+    cores. An error while reading is raised here, in the caller's thread, at the chunk where it happened."""
+    import queue
+    import threading
+
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(("chunk", chunk)):
+                    return
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            put(("error", exc))
+            return
+        put(("end", None))
+
+    worker = threading.Thread(target=produce, name="pipewarden-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _frame_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
+    for start in range(0, max(table.rows, 1), chunk_rows):
+        frame = table.frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+        yield TableChunk(frame=frame, label=table.label, source=table.source, start=start, shape=table.shape)
+
+
+def check(
+    source: Path | str | Table,
+    *,
+    contract: Contract,
+    quarantine: Path | str | None = None,
+    output: Path | str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    labels_path: Path | str | None = None,
+    fmt: str | None = None,
+    max_row_findings: int = DEFAULT_MAX_ROW_FINDINGS,
+    max_tracked: int = DEFAULT_MAX_TRACKED,
+) -> CheckResult:
+    """Check a data file (read in chunks of `chunk_rows`, bounded memory) or a `Table` against `contract`.
+
+    Every row is accepted or rejected: rejected rows go to `quarantine` with their
+    0-based input row and reasons, accepted rows to `output` (each file written
+    atomically, in the input's format unless its name says another). The report
+    lists per-row findings (at most `max_row_findings` per rule, then one
+    summary finding with the total), table-level findings (schema drift, row
+    count, label shift, duplicate flood) and one PW-DATA-100 finding with the
+    accounting. Raises `DataInputError` for unreadable input.
+
+    >>> result = check("batch.csv", contract=Contract.load("contract.yaml"))  # doctest: +SKIP
+    >>> result.accepted + result.quarantined == result.rows
+    True
+    """
+    quarantine_path = Path(quarantine) if quarantine is not None else None
+    output_path = Path(output) if output is not None else None
+    if isinstance(source, Table):
+        name, input_format, shape, path = source.source, "csv", source.shape, None
+        chunks: Iterator[TableChunk] = _frame_chunks(source, chunk_rows)
+    else:
+        name, path = str(source), Path(source)
+        reader = detect(path, source=name, fmt=fmt)
+        input_format, shape = reader.name, reader.row_shape(path, source=name)
+        # A missing label column is schema drift (a finding), not unreadable input: only labels from a
+        # separate file need the column's name here.
+        label = contract.label if labels_path is not None else None
+        # With no rows to write, number columns may be parsed while reading (CSV): the rows written to an
+        # output or quarantine file keep every cell as it was written, so then they are read as text.
+        writes = quarantine_path is not None or output_path is not None
+        numeric = () if writes else [spec.name for spec in contract.columns if spec.numeric]
+        chunks = _read_ahead(
+            iter_table(
+                path, chunk_rows=chunk_rows, label=label, labels_path=labels_path, fmt=fmt, numeric=numeric
+            )
+        )
+    state = _State(contract=contract, source=name, max_row_findings=max_row_findings, max_tracked=max_tracked)
+    sinks = None
+    if quarantine_path is not None or output_path is not None:
+        sinks = Sinks(
+            source=path,
+            input_format=input_format,
+            quarantine=quarantine_path,
+            output=output_path,
+            label=contract.label,
+            row_shape=shape,
+        )
+    try:
+        for chunk in chunks:
+            _chunk(state, chunk, evaluate(chunk.frame, contract, missing=chunk.missing), sinks)
+        if state.accepted + state.quarantined != state.rows:  # never: but fail closed if it ever were
+            raise DataError(
+                f"{name}: row accounting broken ({state.accepted} + {state.quarantined} != {state.rows})"
+            )
+        if sinks is not None:
+            sinks.commit()
+    except BaseException:
+        if sinks is not None:
+            sinks.abort()
+        raise
+    # Rows in input order within each rule, whatever the chunk size: two runs render the same report.
+    rows = sorted(state.findings, key=lambda f: (f.rule_id, f.location.row or 0, f.location.column or ""))
+    findings = [*rows, *_table_findings(state, quarantine_path, output_path)]
+    return CheckResult(
+        report=Report.build(command="data check", findings=findings, targets=1),
+        rows=state.rows,
+        accepted=state.accepted,
+        quarantined=state.quarantined,
+        quarantine=quarantine_path,
+        output=output_path,
+    )

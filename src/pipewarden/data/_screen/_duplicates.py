@@ -1,0 +1,136 @@
+"""Near-duplicates: copies of real rows, planted with another label or in floods.
+
+Two rows are near-duplicates when their distance is far below the distance between ordinary
+neighbours: the log of each row's nearest-neighbour distance is compared with its median and spread,
+and pairs closer than the false-positive rate's lower tail are joined into groups. A group then raises:
+- `PW-DATA-221` (mislabelled near-copy): its members disagree on the label; the members whose label
+  their neighbours outside the group support least are flagged (the copy, not the row it copied);
+- `PW-DATA-222` (duplicate flood): more than `MIN_FLOOD` rows lie within the radius of one row; every
+  one of them but that first row is flagged.
+The groups are also handed to the label check, whose cross-fitting keeps a group in one fold, so that
+a copy never vouches for its own original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipewarden.data._screen._calibrate import robust_z, upper_threshold
+from pipewarden.data._screen._neighbors import EXACT_ROWS, Neighbours
+
+__all__ = ["DuplicateScores", "find_duplicates"]
+
+MIN_FLOOD = 5
+_PROJECTIONS = 8
+_WINDOW = 6
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateScores:
+    group: np.ndarray  # (n,) group id; rows in no group have their own id
+    group_size: np.ndarray  # (n,)
+    nearest: np.ndarray  # (n,) distance to the nearest other row found
+    radius: float  # the near-duplicate distance
+    mislabelled: np.ndarray  # (n,) bool
+    support: np.ndarray  # (n,) share of the row's outside neighbours with its label (NaN if none)
+    flood: np.ndarray  # (n,) bool
+    flood_size: int
+
+
+def _find(parent: np.ndarray, i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = int(parent[i])
+    return i
+
+
+def _candidate_pairs(
+    x: np.ndarray, found: Neighbours, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(x)
+    if found.exact:
+        left = np.repeat(np.arange(n), found.index.shape[1])
+        return left, found.index.ravel(), found.distance.ravel()
+    # Above EXACT_ROWS the neighbour search is sampled; close pairs are found instead as neighbours in
+    # the order of a few random projections (two near-copies stay close along every direction).
+    rng = np.random.default_rng(seed)
+    lefts, rights = [], []
+    for _ in range(_PROJECTIONS):
+        order = np.argsort(x @ rng.standard_normal(x.shape[1]), kind="stable")
+        for step in range(1, _WINDOW + 1):
+            lefts.append(order[:-step])
+            rights.append(order[step:])
+    left = np.concatenate(lefts)
+    right = np.concatenate(rights)
+    distance = np.sqrt(((x[left] - x[right]) ** 2).sum(axis=1))
+    return left, right, distance
+
+
+def find_duplicates(
+    x: np.ndarray, labels: np.ndarray | None, found: Neighbours, *, fpr: float, seed: int
+) -> DuplicateScores:
+    n = len(x)
+    nearest_sampled = found.distance[:, 0]
+    logs = np.log(nearest_sampled + 1e-12)
+    z = robust_z(logs, side="lower")
+    cut = upper_threshold(fpr)
+    # The radius is where the lower tail of ordinary nearest-neighbour distances ends.
+    del z
+    centre = float(np.median(logs))
+    radius = float(np.exp(centre - cut * (centre - float(np.quantile(logs, 0.25))) / 0.6745))
+    if not found.exact:
+        radius *= (EXACT_ROWS / n) ** (1.0 / max(x.shape[1], 1))
+    left, right, distance = _candidate_pairs(x, found, seed)
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, left, distance)
+    np.minimum.at(nearest, right, distance)
+    close = distance < radius
+    parent = np.arange(n)
+    for a, b in zip(left[close].tolist(), right[close].tolist(), strict=True):
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    group = np.array([_find(parent, i) for i in range(n)])
+    size = np.bincount(group, minlength=n)[group]
+    mislabelled = np.zeros(n, dtype=bool)
+    support = np.full(n, np.nan)
+    multi = np.flatnonzero(size > 1)
+    if labels is not None and len(multi):
+        for i in multi:
+            outside = found.index[i][group[found.index[i]] != group[i]]
+            if len(outside):
+                support[i] = float(np.mean(labels[outside] == labels[i]))
+        for g in np.unique(group[multi]):
+            members = np.flatnonzero(group == g)
+            if len(np.unique(labels[members])) < 2:
+                continue
+            scores = np.nan_to_num(support[members], nan=0.0)
+            # Each label's support is the best its members get; the best-supported label wins.
+            best = {
+                int(lab): float(scores[labels[members] == lab].max()) for lab in np.unique(labels[members])
+            }
+            winner = max(sorted(best), key=lambda lab: best[lab])
+            mislabelled[members[labels[members] != winner]] = True
+    # A flood is judged by how many rows lie within the radius of one row, the group's first (not by the
+    # chained group, in which ordinary close pairs link up).
+    flood = np.zeros(n, dtype=bool)
+    for g in np.unique(group[multi]) if len(multi) else ():
+        members = np.flatnonzero(group == g)
+        if len(members) <= MIN_FLOOD:
+            continue
+        near = members[np.sqrt(((x[members] - x[g]) ** 2).sum(axis=1)) < radius]
+        if len(near) > MIN_FLOOD:
+            flood[near[near != g]] = True
+    flood_size = MIN_FLOOD
+    return DuplicateScores(
+        group=group,
+        group_size=size,
+        nearest=nearest,
+        radius=radius,
+        mislabelled=mislabelled,
+        support=support,
+        flood=flood,
+        flood_size=flood_size,
+    )

@@ -1,0 +1,61 @@
+"""Injected points: rows far from every other row, or far from the other rows of their own class.
+
+The score is the mean distance to a row's `K` nearest neighbours (in the scaled space), taken over all
+rows (`PW-DATA-211`, global) and over the rows with the same label (`PW-DATA-212`, within the class: a
+cat-shaped point labelled dog is ordinary among all rows and alone among the dogs). Log distances are
+compared with their own median and spread; the false-positive rate asked for is split between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipewarden.data._screen._calibrate import robust_z, upper_threshold
+from pipewarden.data._screen._neighbors import Neighbours, neighbours
+
+__all__ = ["OutlierScores", "score_outliers"]
+
+K = 10
+#: A class with fewer rows than this is too small to say what is far within it.
+MIN_CLASS_ROWS = 3 * K
+
+
+@dataclass(frozen=True, slots=True)
+class OutlierScores:
+    global_z: np.ndarray
+    class_z: np.ndarray  # NaN where the class is too small
+    threshold: float
+    global_flagged: np.ndarray
+    class_flagged: np.ndarray
+
+
+def _log_mean_distance(found: Neighbours) -> np.ndarray:
+    result: np.ndarray = np.log(found.distance.mean(axis=1) + 1e-12)
+    return result
+
+
+def score_outliers(
+    x: np.ndarray, labels: np.ndarray | None, *, fpr: float, seed: int, everyone: Neighbours | None = None
+) -> OutlierScores:
+    found = everyone if everyone is not None else neighbours(x, k=K, seed=seed)
+    global_z = robust_z(_log_mean_distance(found))
+    class_z = np.full(len(x), np.nan)
+    parts = 1
+    if labels is not None:
+        parts = 2
+        for code in np.unique(labels):
+            rows = np.flatnonzero(labels == code)
+            if len(rows) < MIN_CLASS_ROWS:
+                continue
+            within = neighbours(x[rows], k=K, seed=seed)
+            class_z[rows] = robust_z(_log_mean_distance(within))
+    threshold = upper_threshold(fpr / parts)
+    return OutlierScores(
+        global_z=global_z,
+        class_z=class_z,
+        threshold=threshold,
+        global_flagged=global_z > threshold,
+        class_flagged=np.nan_to_num(class_z, nan=-np.inf) > threshold,
+    )
