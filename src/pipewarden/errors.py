@@ -29,6 +29,7 @@ caller can catch the whole family with one clause. Each part has one base::
     │   │                       or lacks a column asked for (a label column, say)
     │   └── ContractError       a data contract file is invalid (names the line)
     └── GuardError              the inference guard: not fitted, or asked to check what it cannot
+        └── RowsRefused         (pipewarden.guard) a guarded predict refused rows; carries the GuardResult
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.

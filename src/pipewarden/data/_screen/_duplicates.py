@@ -23,8 +23,8 @@ from pipewarden.data._screen._neighbors import EXACT_ROWS, Neighbours
 __all__ = ["DuplicateScores", "find_duplicates"]
 
 MIN_FLOOD = 5
-_PROJECTIONS = 8
-_WINDOW = 6
+_PROJECTIONS = 6
+_WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ def _candidate_pairs(
     # Above EXACT_ROWS the neighbour search is sampled; close pairs are found instead as neighbours in
     # the order of a few random projections (two near-copies stay close along every direction).
     rng = np.random.default_rng(seed)
+    x = x.astype(np.float32)
     lefts, rights = [], []
     for _ in range(_PROJECTIONS):
         order = np.argsort(x @ rng.standard_normal(x.shape[1]), kind="stable")
@@ -64,7 +65,7 @@ def _candidate_pairs(
             rights.append(order[step:])
     left = np.concatenate(lefts)
     right = np.concatenate(rights)
-    distance = np.sqrt(((x[left] - x[right]) ** 2).sum(axis=1))
+    distance = np.sqrt(((x[left] - x[right]) ** 2).sum(axis=1)).astype(np.float64)
     return left, right, distance
 
 

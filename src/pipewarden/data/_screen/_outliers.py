@@ -4,6 +4,11 @@ The score is the mean distance to a row's `K` nearest neighbours (in the scaled 
 rows (`PW-DATA-211`, global) and over the rows with the same label (`PW-DATA-212`, within the class: a
 cat-shaped point labelled dog is ordinary among all rows and alone among the dogs). Log distances are
 compared with their own median and spread; the false-positive rate asked for is split between the two.
+
+For a table (not an image array) with at least `MAHALANOBIS_ROWS_PER_FEATURE` rows per feature, the
+global score also weighs the row's robust Mahalanobis distance (minimum covariance determinant, fitted
+on a sample): correlated columns make a point that is ordinary in every column alone stand out, and
+the two scores' consensus has lighter tails on skewed data than either alone.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pipewarden.data._screen._neighbors import Neighbours, neighbours
 __all__ = ["OutlierScores", "score_outliers"]
 
 K = 10
+MAHALANOBIS_ROWS_PER_FEATURE = 5
+_MCD_SAMPLE = 5_000
 #: A class with fewer rows than this is too small to say what is far within it.
 MIN_CLASS_ROWS = 3 * K
 
@@ -36,11 +43,42 @@ def _log_mean_distance(found: Neighbours) -> np.ndarray:
     return result
 
 
+def _mahalanobis_z(x: np.ndarray, seed: int) -> np.ndarray | None:
+    import warnings
+
+    from sklearn.covariance import MinCovDet
+
+    n, d = x.shape
+    if n < MAHALANOBIS_ROWS_PER_FEATURE * max(d, 2):
+        return None
+    rng = np.random.default_rng(seed)
+    sample = x if n <= _MCD_SAMPLE else x[rng.choice(n, _MCD_SAMPLE, replace=False)]
+    with warnings.catch_warnings():
+        # A singular covariance (a constant or duplicated column) is reported by a warning; MCD copes.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            fitted = MinCovDet(random_state=seed).fit(sample)
+        except ValueError:
+            return None
+    distance = fitted.mahalanobis(x)
+    return robust_z(np.log(distance + 1e-12))
+
+
 def score_outliers(
-    x: np.ndarray, labels: np.ndarray | None, *, fpr: float, seed: int, everyone: Neighbours | None = None
+    x: np.ndarray,
+    labels: np.ndarray | None,
+    *,
+    fpr: float,
+    seed: int,
+    everyone: Neighbours | None = None,
+    table: bool = True,
 ) -> OutlierScores:
     found = everyone if everyone is not None else neighbours(x, k=K, seed=seed)
     global_z = robust_z(_log_mean_distance(found))
+    mahalanobis = _mahalanobis_z(x, seed) if table else None
+    if mahalanobis is not None:
+        global_z = robust_z(global_z + mahalanobis)
     class_z = np.full(len(x), np.nan)
     parts = 1
     if labels is not None:

@@ -109,7 +109,9 @@ def screen(
         estimates["near_duplicate_radius"] = dups.radius
         estimates["flood_size"] = dups.flood_size
     if "outliers" in chosen:
-        _outliers(score_outliers(x, labels, fpr=fpr, seed=seed, everyone=found), hits)
+        _outliers(
+            score_outliers(x, labels, fpr=fpr, seed=seed, everyone=found, table=table.shape is None), hits
+        )
     if labels is not None and "labels" in chosen:
         scores = score_labels(
             x, features.raw, labels, fpr=fpr, seed=seed, groups=dups.group if dups else None
