@@ -37,13 +37,24 @@ def _rows(rng: np.random.Generator, count: int) -> list[list[object]]:
             [
                 round(bill, 1),
                 round(depth, 1),
-                int(round(flipper)),
+                round(flipper),
                 int(round(mass, -1)),
                 SITES[rng.integers(0, 3)],
                 SPECIES[label],
             ]
         )
     return rows
+
+
+def _far(rng: np.random.Generator) -> list[object]:
+    return [
+        round(float(rng.uniform(80, 95)), 1),
+        round(float(rng.uniform(2, 5)), 1),
+        int(rng.uniform(120, 140)),
+        int(round(float(rng.uniform(9000, 12000)), -1)),
+        SITES[int(rng.integers(0, 3))],
+        SPECIES[int(rng.integers(0, 3))],
+    ]
 
 
 def _csv(rows: list[list[object]]) -> str:
@@ -69,21 +80,14 @@ def build() -> dict[str, str]:
     for i in flips.tolist():
         current = SPECIES.index(str(poisoned[i][5]))
         poisoned[i][5] = SPECIES[(current + 1 + int(rng.integers(0, 2))) % 3]
-    for _ in range(8):  # far outliers
-        poisoned.append(
-            [
-                round(float(rng.uniform(80, 95)), 1),
-                round(float(rng.uniform(2, 5)), 1),
-                int(rng.uniform(120, 140)),
-                int(round(float(rng.uniform(9000, 12000)), -1)),
-                SITES[int(rng.integers(0, 3))],
-                SPECIES[int(rng.integers(0, 3))],
-            ]
-        )
+    poisoned.extend(_far(rng) for _ in range(8))  # far outliers
     source = poisoned[5]
     wrong = SPECIES[(SPECIES.index(str(source[5])) + 1) % 3]
-    for k in range(12):  # a flood of near-copies of one row, all with another label
-        poisoned.append([source[0], source[1], source[2], int(source[3]) + 10 * (k % 2), source[4], wrong])
+    # A flood of near-copies of one row, all with another label.
+    poisoned.extend(
+        [source[0], source[1], source[2], int(str(source[3])) + 10 * (k % 2), source[4], wrong]
+        for k in range(12)
+    )
     return {"train.csv": _csv(train), "batch.csv": _csv(batch), "poisoned.csv": _csv(poisoned)}
 
 

@@ -131,3 +131,39 @@ def _readme_comment(command: str) -> str:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     line = next(line for line in lines if line.split("  #", 1)[0].strip() == command)
     return line.split("  #", 1)[1] if "  #" in line else ""
+
+
+def test_data_examples_are_what_the_script_writes() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_data_examples.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, f"examples/data is stale; run scripts/make_data_examples.py\n{proc.stderr}"
+
+
+def test_readme_data_commands_work_as_written(tmp_path: Path) -> None:
+    import csv
+    import os
+    import shlex
+    import shutil
+
+    shutil.copytree(ROOT / "examples" / "data", tmp_path / "examples" / "data")
+    commands = _readme_block("Data, before it trains a model")
+    assert len(commands) == 3 and commands[0].startswith("pipewarden data profile")
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PIPEWARDEN_WORKSPACE", None)
+    for command in commands:
+        proc = subprocess.run(
+            shlex.split(command), cwd=tmp_path, capture_output=True, text=True, env=env, check=False
+        )
+        expected = 1 if "exit 1" in _readme_comment(command) else 0
+        assert proc.returncode == expected, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    with (tmp_path / "rejected.csv").open(newline="") as fh:
+        rejected = sorted(int(row["_pipewarden_row"]) for row in csv.DictReader(fh))
+    assert rejected == [10, 40, 70, 100, 130, 160]  # the six rows scripts/make_data_examples.py spoils
+    with (tmp_path / "suspects.csv").open(newline="") as fh:
+        suspects = {int(row["_pipewarden_row"]) for row in csv.DictReader(fh)}
+    assert set(range(600, 620)) <= suspects  # the 8 injected points and the 12 mislabelled copies

@@ -211,3 +211,35 @@ def test_cli_missing_label_column_exits_two(tmp_path: Path) -> None:
     run = CliRunner().invoke(app, ["data", "screen", str(path), "--label", "nope"])
     assert run.exit_code == 2
     assert "nope" in run.output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl", "npy"])
+def test_every_format_screens_alike(tmp_path: Path, fmt: str) -> None:
+    x, y = _blobs(300)
+    rng = np.random.default_rng(SEED)
+    flipped = rng.choice(len(y), 15, replace=False)
+    y = y.copy()
+    y[flipped] = (y[flipped] + 1) % 3
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame["y"] = y
+    labels_path = None
+    if fmt == "csv":
+        path = tmp_path / "train.csv"
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        path = tmp_path / "train.parquet"
+        frame.to_parquet(path)
+    elif fmt == "jsonl":
+        path = tmp_path / "train.jsonl"
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        path = tmp_path / "train.npy"
+        np.save(path, x)
+        labels_path = tmp_path / "labels.npy"
+        np.save(labels_path, y)
+    result = screen_file(
+        path, label=None if fmt == "npy" else "y", labels_path=labels_path, checks=["labels"]
+    )
+    found = _rows(result, "PW-DATA-201", "PW-DATA-202")
+    assert len(found & set(flipped.tolist())) >= 13
+    assert len(found) <= 15 + 0.05 * 300
