@@ -11,7 +11,7 @@ Attacks (the planted rows are the truth):
 - pair flips 10%: class c relabelled c+1 mod K;
 - near-boundary flips 10% (digits): rows a cross-validated logistic regression gets right with the
   smallest margin, relabelled to its second choice;
-- backdoor (digits): a 3x3 patch of 16 at rows 5-7, cols 5-7 on 10% and 20% of class 7's rows,
+- backdoor (digits): a 3x3 patch of 16 at rows 5-7, cols 5-7 on 5%, 10% and 20% of class 7's rows,
   relabelled 1;
 - mislabelled near-duplicate flood 5% (digits): copies of random rows, three pixels moved by one
   grid step, given another label, appended;
@@ -208,7 +208,7 @@ def cells(quick: bool) -> list[Cell]:
         if name == "digits":
             fy, idx = boundary_flips(x, y, 0.10)
             out.append(Cell("boundary flips", name, 0.10, x, fy, idx, LABEL_RULES, integer))
-            for frac in (0.10, 0.20):
+            for frac in (0.05, 0.10, 0.20):
                 bx, by, idx = backdoor(x, y, frac, np.random.default_rng(SEED))
                 out.append(Cell("backdoor 7->1", name, frac, bx, by, idx, BACKDOOR_RULES, integer))
             dx, dy, idx = dup_flood(x, y, 0.05, np.random.default_rng(SEED))

@@ -54,17 +54,15 @@ def _rare_cells(raw: np.ndarray, fpr: float) -> np.ndarray:
     return rare
 
 
-def _stamp(
-    raw: np.ndarray, rows: np.ndarray, columns: tuple[int, ...], share: float = STAMPED
-) -> np.ndarray | None:
-    """The pattern's values when at least `share` of `rows` hold one same value in every column."""
+def _stamp(raw: np.ndarray, rows: np.ndarray, columns: tuple[int, ...]) -> np.ndarray | None:
+    """The pattern's values when at least `STAMPED` of `rows` hold one same value in every column."""
     if len(rows) < MIN_SUPPORT:
         return None
     values = raw[np.ix_(rows, np.array(columns))]
     stamp = np.empty(len(columns))
     for j in range(len(columns)):
         kinds, counts = np.unique(values[:, j], return_counts=True)
-        if counts.max() < share * len(rows):
+        if counts.max() < STAMPED * len(rows):
             return None
         stamp[j] = kinds[counts.argmax()]
     return stamp
@@ -122,6 +120,7 @@ def find_triggers(
     tried = max(len(ii), 1)
     base = np.bincount(labels, minlength=int(labels.max()) + 1) / n
     significant: dict[int, list[tuple[int, int, float]]] = {}
+    stamped: dict[tuple[int, int], float] = {}  # (label, column) -> the value stamped there
     for a, b in zip(ii.tolist(), jj.tolist(), strict=True):
         carrying = rare[:, columns[a]] & rare[:, columns[b]]
         found = np.bincount(labels[carrying], minlength=len(base))
@@ -130,19 +129,20 @@ def find_triggers(
         p = float(binom.sf(found[top] - 1, int(carrying.sum()), base[top]))
         if p * tried < fpr and found[top] >= MIN_SUPPORT:
             labelled = np.flatnonzero(carrying & (labels == top))
-            if _stamp(raw, labelled, (int(columns[a]), int(columns[b]))) is not None:
-                significant.setdefault(top, []).append((int(columns[a]), int(columns[b]), p))
+            pair = (int(columns[a]), int(columns[b]))
+            values = _stamp(raw, labelled, pair)
+            if values is not None:
+                significant.setdefault(top, []).append((*pair, p))
+                for column, value in zip(pair, values.tolist(), strict=True):
+                    stamped.setdefault((top, column), value)
     triggers: list[Trigger] = []
     rng = np.random.default_rng(seed)
     for label, pairs in sorted(significant.items()):
         for pattern in _components([(a, b) for a, b, _ in pairs]):
             cols = np.array(pattern)
             need = max(2, int(np.ceil(len(cols) / 2)))
-            holders = np.flatnonzero((rare[:, cols].sum(axis=1) >= need) & (labels == label))
-            # Every pair in the pattern was stamped; the pattern's stamp is each column's commonest value.
-            stamp = _stamp(raw, holders, pattern, share=0.0)
-            if stamp is None:
-                continue
+            # Every pair in the pattern was stamped; the stamp is the value each pair's carriers shared.
+            stamp = np.array([stamped[(label, int(c))] for c in cols])
             # Carriers hold the stamp's own values on at least half the pattern.
             carriers = np.flatnonzero((raw[:, cols] == stamp).sum(axis=1) >= need)
             labelled = carriers[labels[carriers] == label]
