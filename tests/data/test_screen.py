@@ -243,3 +243,75 @@ def test_every_format_screens_alike(tmp_path: Path, fmt: str) -> None:
     found = _rows(result, "PW-DATA-201", "PW-DATA-202")
     assert len(found & set(flipped.tolist())) >= 13
     assert len(found) <= 15 + 0.05 * 300
+
+
+def test_one_stray_word_does_not_take_a_column_out_of_the_screen() -> None:
+    x, y = _blobs(300)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])]).astype(object)
+    frame.loc[3, "f0"] = "n/a"  # one cell that is not a number
+    frame.loc[7, "f0"] = 60.0  # far out in that same column
+    frame["y"] = y
+    result = screen(Table(frame=frame, label="y", source="t.csv"), checks=["outliers"])
+    assert 7 in _rows(result, "PW-DATA-211")
+    summary = next(f for f in result.report.findings if f.rule_id == "PW-DATA-200")
+    assert "f0 (1)" in summary.message
+
+
+def test_a_tiny_class_does_not_break_the_label_check() -> None:
+    x, y = _blobs(300)
+    y = y.copy()
+    y[:3] = 3  # a class of three rows
+    result = screen(_table(x, y), checks=["labels"])
+    assert result.rows == 300
+
+
+def test_labels_written_as_numbers_two_ways_are_one_label() -> None:
+    x, y = _blobs(300)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame["y"] = [f"{v}.0" if i % 2 else str(v) for i, v in enumerate(y)]
+    result = screen(Table(frame=frame, label="y", source="t.csv"), checks=["labels"])
+    assert result.flagged.mean() <= 0.05
+
+
+def test_checks_that_cannot_run_fail_closed() -> None:
+    x, y = _blobs(100)
+    with pytest.raises(ConfigError, match="needs a label column"):
+        screen(_table(x, None), checks=["labels"])
+    with pytest.raises(ConfigError, match="needs a --reference"):
+        screen(_table(x, y), checks=["shift"])
+    result = screen(_table(x, None))  # the default set runs what it can, and says what it did not
+    summary = next(f for f in result.report.findings if f.rule_id == "PW-DATA-200")
+    assert "checks not run: backdoor, labels, shift" in summary.message
+
+
+def test_discrete_tables_with_natural_repeats_are_not_a_flood() -> None:
+    rng = np.random.default_rng(SEED)
+    x = rng.integers(0, 2, size=(400, 3)).astype(float)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    result = screen(_table(x, y), checks=["duplicates"])
+    assert not _rows(result, "PW-DATA-222")
+    summary = next(f for f in result.report.findings if f.rule_id == "PW-DATA-200")
+    assert "floods not judged" in summary.message
+
+
+def test_an_infinite_value_is_a_finding() -> None:
+    x, y = _blobs(100)
+    x = x.copy()
+    x[5, 2] = np.inf
+    result = screen(_table(x, y), checks=["outliers"])
+    assert 5 in _rows(result, "PW-DATA-205")
+
+
+def test_shift_compares_categories_by_value_not_by_encoded_column() -> None:
+    rng = np.random.default_rng(SEED)
+    cities = np.array(["paris", "lima", "oslo", "kyiv"])
+    reference = pd.DataFrame({"a": rng.normal(size=400), "city": rng.choice(cities, 400)})
+    batch = pd.DataFrame({"a": rng.normal(size=200), "city": rng.choice(cities[:3], 200)})
+    result = screen(
+        Table(frame=batch, label=None, source="b.csv"),
+        reference=Table(frame=reference, label=None, source="r.csv"),
+        checks=["shift"],
+    )
+    columns = {f.location.column for f in result.report.findings if f.rule_id == "PW-DATA-243"}
+    assert not columns  # no column is missing: one city is simply absent from the batch
+    assert ("PW-DATA-241", "city=kyiv") in {(f.rule_id, f.location.column) for f in result.report.findings}

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from pipewarden.events._event import Scalar
 
 data_app = typer.Typer(
-    help="Data integrity: contracts learned from trusted data, checked on new batches.", no_args_is_help=True
+    help="Data integrity: contracts checked on every batch, and the poisoning screen for training sets.",
+    no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
 

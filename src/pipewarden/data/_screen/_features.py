@@ -19,6 +19,8 @@ __all__ = ["Features", "encode"]
 
 #: A string column with at most this many distinct values is one-hot encoded; more, and it is left out.
 MAX_CATEGORIES = 32
+#: Fewer rows than this leave nothing to compare a row with.
+MIN_ROWS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,25 +32,44 @@ class Features:
     names: tuple[str, ...]  # one per column of raw/scaled
     labels: np.ndarray | None  # (n,) int codes into `classes`, or None without a label column
     classes: tuple[str, ...]
-    left_out: tuple[str, ...]  # columns not used (free text), named in the report
+    left_out: tuple[str, ...]  # columns not used (free text, or no number at all), named in the report
     shape: tuple[int, ...] | None  # per-row image shape for arrays, else None
+    unparsed: dict[str, int]  # number column -> cells that were not numbers (screened as missing)
+    infinite: np.ndarray  # (n,) bool: rows with an infinite number, which no distance can place
 
     @property
     def rows(self) -> int:
         return int(self.raw.shape[0])
 
 
-def _numeric(series: pd.Series) -> pd.Series | None:
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.astype("float64")
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.astype("float64")
+#: A text column is numeric when at least this share of its present cells parse as numbers; the rest are
+#: counted (and named in the report) as unparsed, and screened as missing. One stray word must not take a
+#: whole column out of the screen.
+NUMERIC_SHARE = 0.9
+
+
+def _numeric(series: pd.Series) -> tuple[pd.Series, int] | None:
+    """The column as floats and the number of present cells that did not parse; None for a text column."""
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype("float64"), 0
     converted = pd.to_numeric(series, errors="coerce")
-    present = series.notna()
-    # A text column counts as numeric when every present cell parses as a number.
-    if present.any() and bool(converted[present].notna().all()):
-        return converted.astype("float64")
+    present = (series.notna() & (series.astype("string").str.strip() != "").fillna(False)).astype(bool)
+    parsed = converted[present].notna()
+    if present.any() and float(parsed.mean()) >= NUMERIC_SHARE:
+        return converted.astype("float64"), int((~parsed).sum())
     return None
+
+
+def _label_keys(column: pd.Series) -> np.ndarray:
+    """Label values as text, with numbers written one way: 1, 1.0 and "1" are the label "1"."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    if bool(numbers.notna().all()):
+        values = numbers.to_numpy(dtype="float64")
+        if np.isfinite(values).all() and bool((values == np.round(values)).all()):
+            return np.array([str(int(v)) for v in values], dtype=object)
+        return np.array([repr(float(v)) for v in values], dtype=object)
+    keys: np.ndarray = column.astype("string").str.strip().to_numpy(dtype=object)
+    return keys
 
 
 def encode(
@@ -59,21 +80,31 @@ def encode(
         raise DataInputError(
             f"{source}: no label column {label!r} (columns: {', '.join(map(str, frame.columns))})"
         )
-    if len(frame) == 0:
-        raise DataInputError(f"{source}: has no rows to screen")
+    if frame.columns.duplicated().any():
+        twice = str(frame.columns[frame.columns.duplicated()][0])
+        raise DataInputError(f"{source}: column {twice!r} appears more than once")
+    if len(frame) < MIN_ROWS:
+        raise DataInputError(f"{source}: {len(frame)} rows; the screen compares rows and needs {MIN_ROWS}")
     parts: list[np.ndarray] = []
     names: list[str] = []
     left_out: list[str] = []
+    unparsed: dict[str, int] = {}
+    infinite = np.zeros(len(frame), dtype=bool)
     for column in frame.columns:
         if column == label:
             continue
         series = frame[column]
         numeric = _numeric(series)
         if numeric is not None:
-            values = numeric.to_numpy(copy=True)
+            values = numeric[0].to_numpy(copy=True)
+            if numeric[1]:
+                unparsed[str(column)] = numeric[1]
+            infinite |= np.isinf(values)
             finite = np.isfinite(values)
-            fill = float(np.median(values[finite])) if finite.any() else 0.0
-            values[~finite] = fill
+            if not finite.any():
+                left_out.append(str(column))
+                continue
+            values[~finite] = float(np.median(values[finite]))
             parts.append(values[:, None])
             names.append(str(column))
             continue
@@ -105,7 +136,7 @@ def encode(
         if column.isna().any():
             first = int(np.flatnonzero(column.isna().to_numpy())[0])
             raise DataInputError(f"{source}: label column {label!r} is empty in row {first}")
-        keys = column.astype("string").to_numpy(dtype=object)
+        keys = _label_keys(column)
         uniq, codes = np.unique(keys, return_inverse=True)
         if len(uniq) < 2:
             raise DataInputError(f"{source}: label column {label!r} has a single class; nothing to compare")
@@ -119,4 +150,6 @@ def encode(
         classes=classes,
         left_out=tuple(left_out),
         shape=shape,
+        unparsed=unparsed,
+        infinite=infinite,
     )

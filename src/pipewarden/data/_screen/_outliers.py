@@ -5,10 +5,11 @@ rows (`PW-DATA-211`, global) and over the rows with the same label (`PW-DATA-212
 cat-shaped point labelled dog is ordinary among all rows and alone among the dogs). Log distances are
 compared with their own median and spread; the false-positive rate asked for is split between the two.
 
-For a table (not an image array) with at least `MAHALANOBIS_ROWS_PER_FEATURE` rows per feature, the
-global score also weighs the row's robust Mahalanobis distance (minimum covariance determinant, fitted
-on a sample): correlated columns make a point that is ordinary in every column alone stand out, and
-the two scores' consensus has lighter tails on skewed data than either alone.
+For a table (not an image array) with at least `MAHALANOBIS_ROWS_PER_FEATURE` rows per feature (over
+all rows, and again within a class), the score also weighs the row's robust Mahalanobis distance
+(minimum covariance determinant, fitted on a sample): correlated columns make a point that is ordinary
+in every column alone stand out, and the two scores' consensus has lighter tails on skewed data than
+either alone.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def score_outliers(
             if len(rows) < MIN_CLASS_ROWS:
                 continue
             within = neighbours(x[rows], k=K, seed=seed)
-            class_z[rows] = robust_z(_log_mean_distance(within))
+            z = robust_z(_log_mean_distance(within))
+            shape_z = _mahalanobis_z(x[rows], seed) if table else None
+            class_z[rows] = robust_z(z + shape_z) if shape_z is not None else z
     threshold = upper_threshold(fpr / parts)
     return OutlierScores(
         global_z=global_z,

@@ -38,6 +38,7 @@ SCREEN_RULES: MappingProxyType[str, tuple[Severity, str]] = MappingProxyType(
         "PW-DATA-211": (Severity.MEDIUM, "outlier among all rows"),
         "PW-DATA-212": (Severity.MEDIUM, "outlier within its class"),
         "PW-DATA-202": (Severity.MEDIUM, "label contradicted by the other rows"),
+        "PW-DATA-205": (Severity.MEDIUM, "infinite value: the row cannot be screened"),
         "PW-DATA-241": (Severity.MEDIUM, "feature distribution shifted from the reference"),
         "PW-DATA-242": (Severity.HIGH, "label distribution shifted from the reference"),
         "PW-DATA-243": (Severity.MEDIUM, "column only on one side of the reference"),
@@ -93,13 +94,25 @@ def screen(
     >>> result.report.render("text")  # doctest: +SKIP
     """
     chosen = _check_settings(fpr, checks)
+    # Fail closed: a check asked for by name that cannot run is an error, not a silent pass; the default
+    # set drops what cannot run and the summary says what was not checked.
+    needs = {
+        "labels": table.label is not None,
+        "backdoor": table.label is not None,
+        "shift": reference is not None,
+    }
+    missing = sorted(c for c in chosen if not needs.get(c, True))
+    if missing and checks is not None:
+        why = "a label column (--label or --labels)" if "shift" not in missing else "a --reference"
+        raise ConfigError(f"{table.source}: the {', '.join(missing)} check needs {why}")
+    chosen = chosen - set(missing)
     started = time.perf_counter()
     features = encode(table.frame, label=table.label, source=table.source, shape=table.shape)
     n = features.rows
     x = features.scaled
     labels = features.labels
     hits: dict[str, dict[int, dict[str, Any]]] = {rule: {} for rule in SCREEN_RULES}
-    estimates: dict[str, Any] = {"rows": n, "fpr": fpr, "left_out_columns": list(features.left_out)}
+    estimates: dict[str, Any] = {"rows": n, "fpr": fpr, "not_checked": ", ".join(missing)}
     found = neighbours(x, k=K, seed=seed)
     dups: DuplicateScores | None = None
     if "duplicates" in chosen or "labels" in chosen:
@@ -130,18 +143,39 @@ def screen(
         shift_findings = [
             _shift_finding(s, table.source, reference.source) for s in compare(features, ref, fpr=fpr)
         ]
+    for row in np.flatnonzero(features.infinite).tolist():
+        hits["PW-DATA-205"][row] = {
+            "score": 1.0,
+            "why": "holds an infinite number: no distance can place it, so it is not screened (and no "
+            "model should train on it)",
+        }
     findings, flagged = _row_findings(hits, n, table.source)
     estimates["seconds"] = round(time.perf_counter() - started, 3)
     estimates["flagged"] = int(flagged.sum())
+    notes = []
+    if features.left_out:
+        notes.append(f"columns not screened (free text or no number): {', '.join(features.left_out)}")
+    if features.unparsed:
+        cells = ", ".join(f"{c} ({k})" for c, k in sorted(features.unparsed.items()))
+        notes.append(f"cells that are not numbers, screened as missing: {cells}")
+    if dups is not None and "duplicates" in chosen and not dups.floods_judged:
+        notes.append(
+            "most rows have a near-twin and the groups are too few to set a flood limit: floods not judged"
+        )
+    if missing:
+        notes.append(f"checks not run: {', '.join(missing)} (no label column or no reference)")
+    estimates["left_out_columns"] = ", ".join(features.left_out)
+    estimates["unparsed_cells"] = sum(features.unparsed.values())
     findings.append(
         Finding(
             rule_id="PW-DATA-200",
             severity=Severity.INFO,
             title="rows screened",
-            message=f"{n} rows screened: {int(flagged.sum())} flagged, {n - int(flagged.sum())} not "
-            f"(false-positive rate asked for: {fpr:g} per calibrated check)",
+            message=f"{n} rows: {int(flagged.sum())} flagged, {n - int(flagged.sum())} not "
+            f"(false-positive rate asked for: {fpr:g} per calibrated check)"
+            + "".join(f"; {note}" for note in notes),
             location=Location(path=table.source),
-            evidence={k: v for k, v in estimates.items() if k != "left_out_columns"},
+            evidence=estimates,
         )
     )
     logger.info("screened %s: %d rows, %d flagged", table.source, n, int(flagged.sum()))
@@ -231,22 +265,23 @@ def _duplicates(
         hits["PW-DATA-221"][row] = {
             "score": round(1.0 - support, 4),
             "group": int(dups.group[row]),
+            "copy_of": int(dups.partner[row]),
             "group_size": int(dups.group_size[row]),
             "distance": round(float(dups.nearest[row]), 6),
             "radius": round(dups.radius, 6),
             "label": label,
-            "why": f"a near-copy of row {int(dups.group[row])} (distance {float(dups.nearest[row]):.3g}, "
+            "why": f"a near-copy of row {int(dups.partner[row])} (distance {float(dups.nearest[row]):.3g}, "
             f"ordinary neighbours are beyond {dups.radius:.3g}) with another label, {label!r}, which "
             f"{support:.0%} of its other neighbours share",
         }
     for row in np.flatnonzero(dups.flood).tolist():
         hits["PW-DATA-222"][row] = {
-            "score": int(dups.group_size[row]),
+            "score": int(dups.star[row]),
             "group": int(dups.group[row]),
-            "group_size": int(dups.group_size[row]),
+            "copies": int(dups.star[row]),
             "flood_size": dups.flood_size,
-            "why": f"one of {int(dups.group_size[row])} near-copies of row {int(dups.group[row])}; "
-            f"groups of more than {dups.flood_size} are floods",
+            "why": f"one of {int(dups.star[row])} rows within the near-duplicate radius of row "
+            f"{int(dups.group[row])}; more than {dups.flood_size} make a flood",
         }
 
 

@@ -31,16 +31,26 @@ def compare(data: Features, reference: Features, *, fpr: float) -> list[Shift]:
     shifts: list[Shift] = []
     mine = {name: i for i, name in enumerate(data.names)}
     theirs = {name: i for i, name in enumerate(reference.names)}
-    for name in sorted(set(mine) ^ set(theirs)):
-        side = "the data" if name in mine else "the reference"
+    # A category column is encoded as one indicator per value ("city=paris"); a value one side never
+    # holds is that side's column of zeros, not a missing column. Only whole columns can be missing.
+    # A column left out on either side (free text there) exists there all the same.
+    base_mine = {name.split("=", 1)[0] for name in data.names} | set(data.left_out)
+    base_theirs = {name.split("=", 1)[0] for name in reference.names} | set(reference.left_out)
+    unscreened = set(data.left_out) | set(reference.left_out)
+    for name in sorted(base_mine ^ base_theirs):
+        side = "the data" if name in base_mine else "the reference"
         shifts.append(Shift("column", name, 1.0, 0.0, f"only in {side}"))
-    shared = [name for name in data.names if name in theirs]
+    shared = [
+        name
+        for name in sorted(set(mine) | set(theirs))
+        if name.split("=", 1)[0] in (base_mine & base_theirs) - unscreened
+    ]
     data_labels, reference_labels = data.labels, reference.labels
     label_test = data_labels is not None and reference_labels is not None
     tests = max(1, len(shared) + int(label_test))
     for name in shared:
-        a = data.raw[:, mine[name]]
-        b = reference.raw[:, theirs[name]]
+        a = data.raw[:, mine[name]] if name in mine else np.zeros(data.rows)
+        b = reference.raw[:, theirs[name]] if name in theirs else np.zeros(reference.rows)
         result = ks_2samp(a, b)
         p = float(result.pvalue) * tests
         if p < fpr:
