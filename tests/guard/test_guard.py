@@ -4,6 +4,8 @@ out-of-distribution rows, adversarial rows, and clear errors for what it cannot 
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -176,3 +178,98 @@ def test_contract_columns_must_be_the_features(reference: tuple[Array, Array]) -
     contract = Contract(columns=(*_contract().columns[1:], ColumnSpec(name="name", dtype="string")))
     with pytest.raises(GuardError, match=r"contract columns 'name': not among the reference's features"):
         InferenceGuard().fit(x, contract=contract)
+
+
+def test_a_few_rows_beyond_max_reference_are_not_the_calibration_set() -> None:
+    # 205 rows with an index of 200 once left 5 held-out rows to calibrate on, and 31% of clean rows
+    # flagged at fpr 0.01. Too few rows beyond the index: folds over a sample of max_reference rows.
+    x, _ = sample(205, seed=31)
+    guard = InferenceGuard().fit(x, max_reference=200)
+    assert guard.calibration.rows == 200
+    fresh, _ = sample(4000, seed=32)
+    assert len(fresh) - guard.check(fresh).counts()["valid"] <= 0.03 * len(fresh)
+
+
+def test_rows_beyond_max_reference_are_held_out_only_when_they_can_place_the_quantile() -> None:
+    x, _ = sample(500, seed=33)
+    # fpr 0.1 needs max(200, 20 / 0.1) = 200 held-out rows beyond an index of 300.
+    assert InferenceGuard().fit(x, fpr=0.1, max_reference=300).calibration.rows == 200
+    assert InferenceGuard().fit(x[:499], fpr=0.1, max_reference=300).calibration.rows == 300
+    with pytest.raises(
+        GuardError, match=r"reference: 400 rows \(a sample of max_reference 400 of 500\), fewer than the 1000"
+    ):
+        InferenceGuard().fit(x, fpr=0.001, max_reference=400)
+
+
+def test_dataframes_with_integer_column_names_are_checked_by_the_same_names(
+    reference: tuple[Array, Array], model: Softmax
+) -> None:
+    x, y = reference
+    frame = pd.DataFrame(x)  # columns 0..7, integers
+    frame[FEATURES] = y  # the label column, named 8
+    guard = InferenceGuard().fit(frame, labels=FEATURES, predict_proba=model.predict_proba)
+    assert guard.features == tuple(str(j) for j in range(FEATURES))
+    assert "adversarial" in guard.calibration.thresholds  # the labels were read from column 8
+    batch = pd.DataFrame(sample(50, seed=34)[0])
+    expected = guard.check(batch.to_numpy()).counts()
+    assert guard.check(batch).counts() == expected
+    assert guard.check(batch[list(range(FEATURES))[::-1]]).counts() == expected
+    assert guard.check(batch.iloc[:1]).verdict(0) is guard.check(batch.to_numpy()[:1]).verdict(0)
+    with pytest.raises(GuardError, match=r"reference: no label column 99"):
+        InferenceGuard().fit(frame, labels=99)
+
+
+def test_duplicated_column_names_are_refused_with_the_name() -> None:
+    x, _ = sample(300, seed=35)
+    with pytest.raises(GuardError, match=r"reference: column 'a' appears 2 times; .* must be unique"):
+        InferenceGuard().fit(pd.DataFrame(x[:, :3], columns=["a", "a", "b"]))
+    with pytest.raises(GuardError, match=r"reference: column '0' appears 2 times \(as 0, '0'\)"):
+        InferenceGuard().fit(pd.DataFrame(x[:, :3], columns=[0, "0", "b"]))
+    guard = InferenceGuard().fit(pd.DataFrame(x[:, :3], columns=["a", "b", "c"]))
+    with pytest.raises(GuardError, match=r"batch: column 'b' appears 2 times"):
+        guard.check(pd.DataFrame(x[:2, :4], columns=["a", "b", "c", "b"]))
+
+
+def test_labels_that_are_not_one_per_row_are_refused(reference: tuple[Array, Array]) -> None:
+    x, y = reference
+    with pytest.raises(GuardError, match=r"labels: one value \(2\), not one label per reference row \(1500"):
+        InferenceGuard().fit(x, labels=2)
+    with pytest.raises(GuardError, match=r"labels: shape \(1500, 1\); the guard needs one label per"):
+        InferenceGuard().fit(x, labels=y.reshape(-1, 1))
+    labelled = InferenceGuard().fit(pd.DataFrame(x), labels=pd.Series(y))  # values, not a column name
+    assert len(labelled.features) == FEATURES
+
+
+def test_every_neighbour_disagreeing_is_adversarial_even_when_clean_rows_often_do(
+    reference: tuple[Array, Array], model: Softmax
+) -> None:
+    # With one neighbour, more than 1% of clean rows disagree with it (the model's error rate here is about
+    # 6%), so the 99% quantile of the disagreement share is 1.0. A threshold of 1.0 that nothing can
+    # exceed would never call a row adversarial.
+    x, y = reference
+    guard = InferenceGuard().fit(x, labels=y, predict_proba=model.predict_proba, neighbours=1)
+    assert guard.calibration.thresholds["adversarial"] < 1.0
+    clean, labels = sample(400, seed=6)
+    adv = model.fgsm(clean, labels, eps=0.3, steps=4)
+    turned = (model.predict(clean) == labels) & (model.predict(adv) != labels)
+    result = guard.check(adv[turned])
+    assert result.counts()["suspected_adversarial"] >= 10
+    adversarial = [row for row in result.rows if row.verdict is Verdict.SUSPECTED_ADVERSARIAL]
+    assert all((row.adversarial_score or 0.0) > 1.0 for row in adversarial)
+
+
+def test_documentation_the_guard_cites_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    cited = set()
+    for source in (root / "src" / "pipewarden" / "guard").glob("*.py"):
+        cited.update(re.findall(r"docs/[\w./-]+\.md", source.read_text(encoding="utf-8")))
+    assert cited  # the rule ids and the adversarial score point at the user guide
+    for path in cited:
+        assert (root / path).is_file(), path
+    assert "## The inference guard" in (root / "docs" / "data.md").read_text(encoding="utf-8")
+
+
+def test_a_check_without_a_caller_says_extraction_was_not_checked(guard: InferenceGuard) -> None:
+    batch = sample(3, seed=36)[0]
+    assert guard.check(batch).extraction_verdict == "not checked"
+    assert guard.check(batch, caller="client-36").extraction_verdict == "valid"

@@ -127,3 +127,22 @@ def test_without_acting_there_are_no_events_and_acting_needs_a_resource(
         InferenceGuard(acting=_acting(MemoryLog()))
     with pytest.raises(ConfigError, match="'artifact:x': a guarded model is named"):
         InferenceGuard(resource="artifact:x")
+
+
+def test_refusal_is_read_case_insensitively_and_a_bad_one_is_named() -> None:
+    assert GuardPolicy.of({}, refusal="Return").refusal is Refusal.RETURN
+    assert GuardPolicy.of({}, refusal=" RAISE ").refusal is Refusal.RAISE
+    assert GuardPolicy(refusal="Return").refusal is Refusal.RETURN  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"guard policy: refusal 'drop' is not one of raise, return"):
+        GuardPolicy.of({}, refusal="drop")
+
+
+def test_an_event_without_a_caller_says_extraction_was_not_checked(reference: tuple[Array, Array]) -> None:
+    log = MemoryLog()
+    x, y = reference
+    guard = InferenceGuard(acting=_acting(log), resource="model:fraud/scorer").fit(x, labels=y)
+    guard.check(sample(5, seed=25)[0])
+    guard.check(sample(5, seed=26)[0], caller="client-8")
+    assert [e.attributes["extraction"] for e in log.events] == ["not checked", "valid"]
+    assert "extraction_queries" not in log.events[0].attributes
+    assert log.events[1].attributes["extraction_queries"] == 5

@@ -10,6 +10,7 @@ import numpy as np
 
 from pipewarden.errors import ConfigError, GuardError
 from pipewarden.guard._contract import CompiledContract, ContractLike
+from pipewarden.guard._inputs import classes_of, reference_of, unique_columns
 from pipewarden.guard._policy import GuardedPredictor, GuardPolicy
 from pipewarden.guard._result import (
     ADVERSARIAL,
@@ -20,7 +21,7 @@ from pipewarden.guard._result import (
     ExtractionStatus,
     GuardResult,
 )
-from pipewarden.guard._scores import Calibration, Scaling, Scorer, calibrate
+from pipewarden.guard._scores import Calibration, Scaling, Scorer, calibrate, held_out_rows
 from pipewarden.guard._watch import ExtractionWatch, WatchSettings
 
 if TYPE_CHECKING:
@@ -82,16 +83,22 @@ class InferenceGuard:
         """Learn the reference distribution from clean rows and calibrate every threshold; returns self.
 
         `reference` is a 2-D numpy array (features named ``f0``..``f{d-1}``) or a
-        DataFrame of numeric features. `labels` are the reference rows' classes
-        (an array, or the name of a column of the DataFrame, which is then not a
-        feature); with `predict_proba` (rows -> one probability per class, in
-        the order of `classes`, default the sorted labels) the guard also scores
-        rows as suspected adversarial. Without labels, the model's own classes of
-        the reference rows are used. Thresholds are calibrated on held-out rows:
-        each of `folds` parts of the reference is scored against an index of the
-        others, and the thresholds are set so that a share `fpr` of those scores
-        is over the line (with more than `max_reference` rows, the index is a
-        sample of that many and the rows outside it are the held-out ones).
+        DataFrame of numeric features, named by ``str(column)`` (so ``0`` and
+        ``"0"`` are the same feature, and a name used twice is refused); `check`
+        matches a DataFrame's columns by the same names. `labels` are the
+        reference rows' classes (one per row, or the name of a column of the
+        DataFrame, which is then not a feature); with `predict_proba` (rows ->
+        one probability per class, in the order of `classes`, default the sorted
+        labels) the guard also scores rows as suspected adversarial. Without
+        labels, the model's own classes of the reference rows are used.
+        Thresholds are calibrated on held-out rows: each of `folds` parts of the
+        reference is scored against an index of the others, and the thresholds
+        are set so that a share `fpr` of those scores is over the line. The index
+        holds at most `max_reference` rows: with more, it is a random sample of
+        that many, and when at least ``max(200, 20 / fpr)`` rows lie outside the
+        sample (enough to estimate the ``1 - fpr`` quantile), up to
+        `max_reference` of those are the held-out rows; otherwise the folds are
+        cut from the sample and the other rows are not used.
         """
         if not 0.0 < fpr <= 0.5:
             raise GuardError(f"fpr {fpr}: the target false-positive rate must be in (0, 0.5]")
@@ -99,7 +106,7 @@ class InferenceGuard:
             raise GuardError(f"folds {folds}: calibration holds out each of 2 to 20 folds in turn")
         if neighbours < 1 or max_reference < _MIN_FIT_ROWS:
             raise GuardError(f"neighbours {neighbours}, max_reference {max_reference}: too small")
-        features, x, label_values = _reference(reference, labels)
+        features, x, label_values = reference_of(reference, labels)
         n = x.shape[0]
         if not np.isfinite(x).all():
             bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
@@ -112,14 +119,26 @@ class InferenceGuard:
                 f"reference row {first}: {compiled.describe(x[first])} (the reference data must satisfy "
                 f"the contract; {int(broken.sum())} rows do not)"
             )
-        if n < math.ceil(1.0 / fpr) or n < folds * _MIN_FIT_ROWS:
-            raise GuardError(
-                f"reference: {n} rows, fewer than the {math.ceil(1.0 / fpr)} held-out rows needed to measure "
-                f"a false-positive rate of {fpr} (or than {folds * _MIN_FIT_ROWS} for {folds} folds)"
-            )
         rng = np.random.default_rng(seed)
         order = rng.permutation(n)
-        codes, class_values = _classes(label_values, classes, predict_proba, x)
+        # Held-out rows outside the index only when there are enough of them to estimate the `1 - fpr`
+        # quantile: a handful would put the threshold at their maximum's whim (205 rows with an index of 200
+        # left 5 calibration rows and flagged 31% of clean rows at fpr 0.01).
+        held_out = min(n - max_reference, max_reference) >= held_out_rows(fpr)
+        if not held_out and n > max_reference:  # folds over a sample of max_reference rows
+            keep = order[:max_reference]
+            x = x[keep]
+            label_values = None if label_values is None else label_values[keep]
+            order = rng.permutation(max_reference)
+        used = x.shape[0]
+        if not held_out and (used < math.ceil(1.0 / fpr) or used < folds * _MIN_FIT_ROWS):
+            sampled = f" (a sample of max_reference {max_reference} of {n})" if used < n else ""
+            raise GuardError(
+                f"reference: {used} rows{sampled}, fewer than the {math.ceil(1.0 / fpr)} held-out rows "
+                f"needed to measure a false-positive rate of {fpr} (or than {folds * _MIN_FIT_ROWS} for "
+                f"{folds} folds)"
+            )
+        codes, class_values = classes_of(label_values, classes, predict_proba, x)
 
         def scorer(rows: Array) -> Scorer:
             scaling = Scaling(x[rows])
@@ -132,7 +151,7 @@ class InferenceGuard:
                 predict_proba=predict_proba,
             )
 
-        if n > max_reference:  # the index is a sample; calibrate on rows outside it
+        if held_out:  # the index is a sample; calibrate on rows outside it
             index, held = order[:max_reference], order[max_reference:][:max_reference]
             final = scorer(index)
             z_held, raw = final.components(x[held])
@@ -141,9 +160,9 @@ class InferenceGuard:
             watch_rows = final.scaling(np.vstack([x[index], x[held]]))
         else:  # every row is held out once, scored against an index of the others
             parts = np.array_split(order, folds)
-            final = scorer(np.arange(n))
-            raw = np.empty((n, 2))
-            ratio = np.empty(n) if final.adversarial else None
+            final = scorer(np.arange(used))
+            raw = np.empty((used, 2))
+            ratio = np.empty(used) if final.adversarial else None
             splits = []
             for i, part in enumerate(parts):
                 rest = np.concatenate([p for j, p in enumerate(parts) if j != i])
@@ -153,7 +172,7 @@ class InferenceGuard:
                     ratio[part] = fold.ratio(x[part], z_part)
                 splits.append((rest, part))
             watch_rows = final.scaling(x)
-        calib = calibrate(raw, fpr=fpr, adversarial=ratio)
+        calib = calibrate(raw, fpr=fpr, adversarial=ratio, neighbours=final.k)
         watch = ExtractionWatch(self.watch_settings, watch_rows, splits, seed=seed)
         self._fitted = _Fitted(
             features=features,
@@ -241,9 +260,10 @@ class InferenceGuard:
             "max_ood_score": _worst(result.ood_score),
             "max_adversarial_score": _worst(result.adversarial_score),
         }
+        # "not checked" without a caller (no caller, no history): never absent, so nobody reads it as a pass.
+        attributes["extraction"] = result.extraction_verdict
         status = result.extraction
         if status is not None:
-            attributes["extraction"] = status.verdict.value
             attributes["extraction_signals"] = ",".join(status.signals)
             attributes["extraction_queries"] = status.queries
             attributes["extraction_prada_w"] = status.prada_w
@@ -310,7 +330,9 @@ class _Fitted:
         return x
 
     def _frame(self, frame: Any) -> Array:
-        columns = [str(c) for c in frame.columns]
+        # Columns are matched by str(name), as at fit: a frame built like the reference (say with the
+        # integer column names of pd.DataFrame(array)) reads the same, in any column order.
+        columns = unique_columns(frame.columns, "batch")
         missing = [f for f in self.features if f not in columns]
         extra = [c for c in columns if c not in set(self.features)]
         if missing or extra:
@@ -323,8 +345,10 @@ class _Fitted:
                 f"batch: {len(columns)} columns, {'; '.join(parts)}; the guard was fitted on "
                 f"{self.width} features ({_names(self.features)})"
             )
+        position = {name: j for j, name in enumerate(columns)}
+        picked = frame.iloc[:, [position[f] for f in self.features]]
         try:
-            return np.asarray(frame[list(self.features)].to_numpy(dtype=np.float64, na_value=np.nan))
+            return np.asarray(picked.to_numpy(dtype=np.float64, na_value=np.nan))
         except (TypeError, ValueError) as exc:
             raise GuardError(f"batch: a column is not numeric ({exc})") from None
 
@@ -372,70 +396,6 @@ def _many(
         adv[over] = a
         codes[over[a > 1.0]] = ADVERSARIAL
     return codes, ood.copy(), ood, adv, z, violations
-
-
-def _reference(reference: Any, labels: Any) -> tuple[tuple[str, ...], Array, Array | None]:
-    label_values: Array | None = None
-    if hasattr(reference, "columns") and hasattr(reference, "to_numpy"):
-        frame = reference
-        if isinstance(labels, str):
-            if labels not in frame.columns:
-                raise GuardError(f"reference: no label column {labels!r}")
-            label_values = np.asarray(frame[labels].to_numpy())
-            frame = frame.drop(columns=[labels])
-        features = tuple(str(c) for c in frame.columns)
-        try:
-            x = np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
-        except (TypeError, ValueError) as exc:
-            raise GuardError(
-                f"reference: a column is not numeric ({exc}); the guard reads numeric features"
-            ) from None
-    else:
-        if isinstance(labels, str):
-            raise GuardError(f"reference: labels {labels!r} name a column, but the reference is an array")
-        try:
-            x = np.asarray(reference, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise GuardError(f"reference: not a numeric array ({exc})") from None
-        if x.ndim != 2:
-            raise GuardError(f"reference: a {x.ndim}-D array; the guard fits on rows of features (2-D)")
-        features = tuple(f"f{j}" for j in range(x.shape[1]))
-    if labels is not None and label_values is None:
-        label_values = np.asarray(labels)
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise GuardError(f"reference: shape {x.shape}; the guard needs rows of at least one feature")
-    if label_values is not None and label_values.shape != (x.shape[0],):
-        raise GuardError(f"labels: {label_values.shape[0]} labels for {x.shape[0]} reference rows")
-    return features, x, label_values
-
-
-def _classes(
-    labels: Array | None,
-    classes: Sequence[Any] | None,
-    predict_proba: Callable[[Array], Any] | None,
-    x: Array,
-) -> tuple[Array | None, list[Any]]:
-    """Each reference row's class as an index into the class list (the columns of predict_proba)."""
-    if predict_proba is None:
-        return None, []
-    if labels is None:
-        proba = np.asarray(predict_proba(x[:1]))
-        width = proba.shape[1] if proba.ndim == 2 else 0
-        values = list(classes) if classes is not None else list(range(width))
-        codes = np.asarray(np.asarray(predict_proba(x), dtype=np.float64).argmax(axis=1))
-        return codes, values
-    values = list(classes) if classes is not None else sorted(set(labels.tolist()))
-    index = {v: i for i, v in enumerate(values)}
-    unknown = sorted({str(v) for v in labels.tolist() if v not in index})
-    if unknown:
-        raise GuardError(f"labels: {', '.join(unknown[:5])} not among the classes {values!r:.120}")
-    probe = np.asarray(predict_proba(x[:2]))
-    if probe.ndim != 2 or probe.shape[1] != len(values):
-        raise GuardError(
-            f"predict_proba: {probe.shape[-1] if probe.ndim else 0} columns, but the labels have "
-            f"{len(values)} classes; pass classes= in the order of predict_proba's columns"
-        )
-    return np.array([index[v] for v in labels.tolist()]), values
 
 
 def _worst(values: Array) -> float | None:

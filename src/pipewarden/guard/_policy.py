@@ -46,6 +46,16 @@ def _action(value: Action | str, what: str) -> Action:
         raise ConfigError(f"guard policy: {what} action {value!r} is not one of {names}") from None
 
 
+def _refusal(value: Refusal | str) -> Refusal:
+    if isinstance(value, Refusal):
+        return value
+    try:
+        return Refusal(str(value).strip().lower())
+    except ValueError:
+        names = ", ".join(r.value for r in Refusal)
+        raise ConfigError(f"guard policy: refusal {value!r} is not one of {names}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class GuardPolicy:
     """An action per verdict, and how refusals reach the caller of a wrapped predict function.
@@ -73,13 +83,7 @@ class GuardPolicy:
             Verdict.SUSPECTED_EXTRACTION,
         ):
             object.__setattr__(self, verdict.value, _action(getattr(self, verdict.value), verdict.value))
-        if not isinstance(self.refusal, Refusal):
-            try:
-                object.__setattr__(self, "refusal", Refusal(str(self.refusal)))
-            except ValueError:
-                raise ConfigError(
-                    f"guard policy: refusal {self.refusal!r} is not 'raise' or 'return'"
-                ) from None
+        object.__setattr__(self, "refusal", _refusal(self.refusal))
         if all(self.for_verdict(v) is Action.PASS for v in Verdict if v is not Verdict.VALID):
             raise ConfigError("guard policy: every verdict passes, which guards nothing")
         from pipewarden.guard._result import ROW_VERDICTS
@@ -102,7 +106,7 @@ class GuardPolicy:
             if verdict is Verdict.VALID:
                 raise ConfigError("guard policy: valid rows always pass; name the other verdicts")
             fields[verdict.value] = _action(value, verdict.value)
-        return cls(**fields, refusal=Refusal(refusal) if isinstance(refusal, str) else refusal)
+        return cls(**fields, refusal=_refusal(refusal))
 
     def for_verdict(self, verdict: Verdict) -> Action:
         if verdict is Verdict.VALID:

@@ -62,8 +62,10 @@ VALID, CONTRACT, OOD, ADVERSARIAL = range(4)
 #: Codes of the actions in `GuardResult.actions`.
 ACTIONS: tuple[Action, ...] = (Action.PASS, Action.FLAG, Action.REFUSE)
 PASS_, FLAG_, REFUSE_ = range(3)
+#: `GuardResult.extraction_verdict` of a check without a caller: the watch keeps no history without one.
+NOT_CHECKED = "not checked"
 
-#: rule id -> (verdict, severity, title, references). Documented in docs/guard-draft.md.
+#: rule id -> (verdict, severity, title, references). Documented in docs/data.md ("The inference guard").
 RULES: Mapping[str, tuple[Verdict, Severity, str, tuple[str, ...]]] = {
     "PW-GUARD-101": (
         Verdict.CONTRACT_VIOLATION,
@@ -238,6 +240,14 @@ class GuardResult:
     def flagged(self) -> tuple[int, ...]:
         """Rows the policy lets through with a flag."""
         return tuple(int(i) for i in np.flatnonzero(self.actions == FLAG_))
+
+    @property
+    def extraction_verdict(self) -> str:
+        """The extraction watch's verdict on the caller: ``"valid"``, ``"suspected_extraction"``, or
+        ``"not checked"`` when the batch came without a caller (which is not a pass)."""
+        if self.extraction is None:
+            return NOT_CHECKED
+        return self.extraction.verdict.value
 
     @property
     def allowed(self) -> bool:

@@ -11,13 +11,15 @@ the reference makes any movement count. In that space:
   reference rows whose label is not the class the model gives the row. A clean
   row sits among rows of its own class; a row pushed over a decision boundary by
   a small perturbation still sits nearest to rows of its old class. It only
-  labels rows that are already over the out-of-distribution line (see
-  docs/guard-draft.md for why): the model is not called for rows under it.
+  labels rows that are already over the out-of-distribution line (docs/data.md,
+  "The inference guard", says why): the model is not called for rows under it.
 
 Calibration (`calibrate`) turns ``knn`` and ``mahalanobis`` into multiples of
 their thresholds, so the guard's overall score is their maximum and 1.0 is the
 line: thresholds are set so that the share of held-out clean rows above the
-line is the target false-positive rate, both scores together.
+line is the target false-positive rate, both scores together. Rows held out
+beyond the index count only when there are at least `held_out_rows(fpr)` of
+them; fewer cannot place a `1 - fpr` quantile.
 """
 
 from __future__ import annotations
@@ -31,13 +33,19 @@ import numpy as np
 
 from pipewarden.errors import GuardError
 
-__all__ = ["Calibration", "Scaling", "Scorer", "calibrate"]
+__all__ = ["Calibration", "Scaling", "Scorer", "calibrate", "held_out_rows"]
 
 Array = np.ndarray[Any, Any]
 ProbaFn = Callable[[Array], Any]
 
 _BLOCK = 1 << 22  # distance-matrix entries per block: batches are scored in blocks of 32 MB
 _Z_LIMIT = 1e6  # scaled values are clipped here so that squares stay finite
+_MIN_HELD_OUT = 200
+
+
+def held_out_rows(fpr: float) -> int:
+    """The fewest held-out rows that estimate a `1 - fpr` quantile: about 20 of them over it, and 200."""
+    return max(_MIN_HELD_OUT, math.ceil(20.0 / fpr))
 
 
 class Scaling:
@@ -174,7 +182,9 @@ class Calibration:
 
     `measured_fpr` is the share of the `rows` held-out clean rows over the line (``knn`` and
     ``mahalanobis`` together). `thresholds["adversarial"]`, when there is one, is the `1 - fpr`
-    quantile of the adversarial score on the same rows.
+    quantile of the adversarial score on the same rows, at least one half, and at most halfway between
+    ``(k - 1) / k`` and 1 for `k` neighbours: a row whose every neighbour disagrees with the model is
+    always over it.
     """
 
     thresholds: Mapping[str, float]
@@ -188,12 +198,15 @@ class Calibration:
         return np.asarray(raw * self.inverse)
 
 
-def calibrate(raw: Array, *, fpr: float, adversarial: Array | None = None) -> Calibration:
+def calibrate(
+    raw: Array, *, fpr: float, adversarial: Array | None = None, neighbours: int = 1
+) -> Calibration:
     """Thresholds under which a `1 - fpr` share of held-out clean rows stay, both OOD scores together.
 
     Each score is first put on a common footing (divided by its own `1 - fpr`
     quantile), the larger of the two is the row's overall score, and one factor
-    is chosen so that the overall score's `1 - fpr` quantile is 1.
+    is chosen so that the overall score's `1 - fpr` quantile is 1. `neighbours` is the `k` behind the
+    `adversarial` scores (shares of `k` neighbours: multiples of `1 / k`).
     """
     base = np.quantile(raw, 1.0 - fpr, axis=0)
     base = np.where(base > 0, base, np.maximum(raw.max(axis=0), 1e-12))
@@ -204,8 +217,13 @@ def calibrate(raw: Array, *, fpr: float, adversarial: Array | None = None) -> Ca
     named = {"knn": float(thresholds[0]), "mahalanobis": float(thresholds[1])}
     if adversarial is not None:
         # Over the line means: more of the neighbours disagree with the model than in a `1 - fpr` share of
-        # clean rows, and at least half of them (clean training rows mostly have no disagreement at all).
-        named["adversarial"] = max(float(np.quantile(adversarial, 1.0 - fpr, method="higher")), 0.5)
+        # clean rows, and more than half of them (clean training rows mostly have no disagreement at all).
+        # When more than `fpr` of the clean rows disagree with every neighbour (a 1-nearest-neighbour guard
+        # on a model with a few percent of errors), that quantile is 1.0 and nothing could exceed it: the
+        # cap halfway below 1 keeps "every neighbour disagrees" over the line. This only reads rows already
+        # over the out-of-distribution line, so it cannot raise the clean false-positive rate above `fpr`.
+        quantile = float(np.quantile(adversarial, 1.0 - fpr, method="higher"))
+        named["adversarial"] = min(max(quantile, 0.5), 1.0 - 0.5 / max(neighbours, 1))
     return Calibration(
         thresholds=named,
         fpr=fpr,
