@@ -2,10 +2,10 @@
 
 One process, fixed seeds: every tool sees the same poisoned copy of each data set. Each attack on the
 small data sets is drawn with several seeds (`SEEDS`: 3 on digits, 5 on breast cancer and wine; the
-near-boundary flips are deterministic), and the table gives the mean F1 over the draws and the worst. Data sets are
-scikit-learn's digits (integers 0..16, per-row shape (8, 8)), breast cancer and wine, and a 100k-row
-synthetic set (`make_classification`, 50 features, 4 classes; random flips at 10% only). Injected
-values stay on the data's own grid (digits are rounded to integers 0..16).
+near-boundary flips are deterministic), and the table gives the mean F1 over the draws and the worst.
+Data sets are scikit-learn's digits (integers 0..16, per-row shape (8, 8)), breast cancer and wine,
+and a 100k-row synthetic set (`make_classification`, 50 features, 4 classes; random flips at 10%
+only). Injected values stay on the data's own grid (digits are rounded to integers 0..16).
 
 Attacks (the planted rows are the truth):
 

@@ -343,3 +343,133 @@ def test_a_table_in_memory_and_row_violations_for_the_guard() -> None:
         (),
         ("PW-DATA-105 amount: above the maximum 100", "PW-DATA-120 note: starts like a spreadsheet formula"),
     ]
+
+
+def _report(result: object) -> list[tuple[str, int | None, str | None, str]]:
+    return [
+        (f.rule_id, f.location.row, f.location.column, f.message)
+        for f in result.report.findings  # type: ignore[attr-defined]
+        if f.rule_id != "PW-DATA-100"
+    ]
+
+
+@pytest.mark.parametrize("bad", ["abc", "=1+2", "1,5", " "])
+def test_a_bad_cell_among_parsed_numbers_is_reported_at_its_row_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    # Small read blocks: the bad cell is met after chunks whose number columns were parsed while reading.
+    monkeypatch.setattr("pipewarden.data._readers._csv._BLOCK_BYTES", 512)
+    frame = _rows(300)
+    frame.loc[170, "amount"] = bad
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    fast = check(tmp_path / "batch.csv", contract=CONTRACT, chunk_rows=32)  # no rows written: parsed
+    assert (fast.rows, fast.quarantined) == (300, 1)
+    rows = {(f.location.row, f.location.column) for f in fast.report.findings if f.location.row is not None}
+    assert rows == {(170, "amount")}
+    expected = {"abc": {"PW-DATA-103"}, "=1+2": {"PW-DATA-103", "PW-DATA-120"}, "1,5": {"PW-DATA-103"}}
+    assert {f.rule_id for f in fast.report.findings} - {"PW-DATA-100"} == expected.get(bad, {"PW-DATA-104"})
+    # The same report as a run that reads every cell as text (rows written to a quarantine file).
+    slow = check(tmp_path / "batch.csv", contract=CONTRACT, chunk_rows=32, quarantine=tmp_path / "q.csv")
+    assert _report(fast) == _report(slow)
+
+
+def test_reading_numbers_as_numbers_or_as_text_gives_the_same_report(tmp_path: Path) -> None:
+    frame = _messy(400, seed=9)
+    frame.loc[3, "amount"] = "1e3"  # out of range, written otherwise
+    frame.loc[4, "qty"] = "2.5"  # not an integer
+    frame.loc[5, "amount"] = "-inf"
+    frame.loc[6, "qty"] = ""  # nullable: fine
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    reports = [
+        _report(check(tmp_path / "batch.csv", contract=CONTRACT, chunk_rows=rows, **kw))  # type: ignore[arg-type]
+        for rows in (16, 100_000)
+        for kw in ({}, {"quarantine": tmp_path / "q.csv"})
+    ]
+    assert reports[0] == reports[1] == reports[2] == reports[3]
+    messages = {(rule, row): message for rule, row, _, message in reports[0]}
+    assert messages[("PW-DATA-105", 3)].endswith("above the maximum 100 (value 1000)")
+    assert messages[("PW-DATA-103", 4)].endswith("not an integer (value 2.5)")
+    assert messages[("PW-DATA-123", 5)].endswith("NaN or infinity (value -inf)")
+    assert not any(row == 6 for _, row, _, _ in reports[0])
+
+
+def test_a_repeat_is_found_across_chunks_of_short_and_long_text(tmp_path: Path) -> None:
+    # Short cells and long ones are hashed two ways; a value must hash alike in either kind of chunk.
+    contract = Contract(columns=(ColumnSpec(name="v", dtype="string", unique=True),))
+    values = ["ab", "cd", "ef", "gh", "x" * 100, "cd", "ij", "y" * 5000, "ab", "x" * 100]
+    pd.DataFrame({"v": values}).to_csv(tmp_path / "batch.csv", index=False)
+    result = check(tmp_path / "batch.csv", contract=contract, chunk_rows=4)
+    repeats = [f.location.row for f in result.report.findings if f.rule_id == "PW-DATA-109"]
+    assert repeats == [5, 8, 9]
+
+
+def test_the_seen_tracker_matches_a_set_and_stops_at_its_cap() -> None:
+    from pipewarden.data._hashing import Seen
+
+    rng = np.random.default_rng(11)
+    calls = [rng.integers(0, 1 << 40, 3000, dtype=np.int64).astype(np.uint64) for _ in range(12)]
+    calls[7][:50] = calls[2][:50]  # repeats of an earlier call
+    calls[9][10] = calls[9][20]  # a repeat within one call: the later one is the repeat
+    seen = Seen(1 << 20)
+    known: set[int] = set()
+    for hashes in calls:
+        expected = []
+        for h in hashes.tolist():
+            expected.append(h in known)
+            known.add(h)
+        assert seen.repeats(hashes).tolist() == expected
+    assert not seen.full
+    small = Seen(100)
+    small.repeats(calls[0][:80])
+    assert small.repeats(calls[0][:120]).tolist() == [True] * 80 + [False] * 40 and small.full
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[0-9]{4}",  # the shapes profile writes
+        "[0-9a-f]{6}",
+        "[0-9A-F]{3}",
+        "[A-Z]{2}-[0-9]{4}",
+        r"\d{2}x",
+        r"[a-]{2}\.",
+        "[0-9]+",  # not of a fixed width: RE2 decides
+        "é[0-9]",
+    ],
+)
+def test_a_fixed_width_pattern_is_decided_as_re2_decides(pattern: str) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipewarden.data._contract import anchored
+    from pipewarden.data._text import full_match
+
+    rng = np.random.default_rng(5)
+    alphabet = list("0123456789abcdefAZ-.x é\n")
+    cells = ["".join(rng.choice(alphabet, int(rng.integers(0, 8)))) for _ in range(4000)]
+    cells += ["0123", "abc123", "AB-1234", "ab-1234", "12x", "a-.", "é1", "0123\n"]
+    for text in (
+        pa.array([*cells, None], type=pa.large_string()),
+        pa.array([c for c in cells if len(c) == 4], type=pa.string()),  # one width: the bytes as a grid
+    ):
+        expected = pc.match_substring_regex(text, anchored(pattern)).fill_null(False)
+        assert full_match(text, pattern).tolist() == expected.to_pylist()
+
+
+def test_repeats_in_category_and_boolean_columns_are_found_across_chunks(tmp_path: Path) -> None:
+    # A category's cells are hashed through the categories, a cell outside them from its bytes: a repeated
+    # row must be found whichever way, in whichever chunk, and a near-copy must not be.
+    contract = Contract(
+        columns=(
+            ColumnSpec(name="kind", dtype="category", categories=("a", "b")),
+            ColumnSpec(name="flag", dtype="boolean"),
+            ColumnSpec(name="n", dtype="integer"),
+        ),
+        max_duplicate_fraction=0.0,
+    )
+    rows = [("zz", "True", 1), ("a", "true", 2), ("zz", "True", 1), ("a", " true", 2), ("a", "true", 2)]
+    pd.DataFrame(rows, columns=["kind", "flag", "n"]).to_csv(tmp_path / "batch.csv", index=False)
+    for chunk_rows in (1, 2, 5):
+        result = check(tmp_path / "batch.csv", contract=contract, chunk_rows=chunk_rows)
+        repeats = [f.location.row for f in result.report.findings if f.rule_id == "PW-DATA-114"]
+        assert repeats == [2, 4], chunk_rows

@@ -179,3 +179,34 @@ def test_parquet_nulls_and_nans_stay_apart_in_chunks(tmp_path: Path) -> None:
     pq.write_table(pa.table({"x": pa.array([1.0, None, float("nan")])}), path)
     (chunk,) = iter_table(path)
     assert chunk.missing["x"].tolist() == [False, True, False]
+
+
+def test_csv_number_columns_parse_while_reading_and_fall_back_to_text_where_a_cell_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small read blocks (about 25 rows each), so the bad cell is met after some chunks were yielded parsed.
+    monkeypatch.setattr("pipewarden.data._readers._csv._BLOCK_BYTES", 256)
+    amount = [f"{i * 0.5}" for i in range(100)]
+    amount[45] = "abc"
+    amount[10] = ""  # an empty cell: a null, not an error
+    frame = pd.DataFrame({"amount": amount, "qty": [str(i) for i in range(100)], "note": ["n"] * 100})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    chunks = list(iter_table(path, chunk_rows=12, numeric=["amount", "qty"]))
+    assert [c.start for c in chunks] == list(range(0, 100, 12))
+    kinds = [c.frame["amount"].dtype.kind for c in chunks]
+    parsed = kinds.count("f")
+    assert 1 <= parsed <= 3 and kinds[parsed:] == ["O"] * (len(chunks) - parsed)  # text from the bad cell on
+    assert all(c.frame["qty"].dtype.kind == "f" for c in chunks)  # a column where every cell parses stays so
+    assert all(c.frame["note"].dtype.kind == "O" for c in chunks)  # not named: text
+    assert chunks[0].missing["amount"].tolist() == [i == 10 for i in range(12)]
+    whole = pd.concat([c.frame for c in chunks], ignore_index=True)
+    assert len(whole) == 100 and whole["qty"].tolist() == [float(i) for i in range(100)]
+    assert whole["amount"].astype(str).tolist()[44:47] == ["22.0", "abc", "23.0"]
+
+
+def test_a_ragged_csv_is_refused_when_number_columns_are_parsed_too(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("a,b\n" + "".join(f"{i},x\n" for i in range(50)) + "7\n")
+    with pytest.raises(DataInputError, match=r"r\.csv: ragged row"):
+        list(iter_table(path, chunk_rows=8, numeric=["a"]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipewarden.data._contract import Contract
+from pipewarden.data._hashing import Seen, row_hashes, value_hashes
 from pipewarden.data._quarantine import Sinks
 from pipewarden.data._readers import detect
-from pipewarden.data._rows import Evaluation, Hit, evaluate, text_hashes
+from pipewarden.data._rows import Evaluation, Hit, evaluate
 from pipewarden.data._rules import RULES
 from pipewarden.data._table import DEFAULT_CHUNK_ROWS, Table, TableChunk, iter_table
 from pipewarden.errors import DataError
@@ -57,119 +58,6 @@ class CheckResult:
             )
 
 
-_FILTER_BITS = 24  # one byte per slot: 16 MiB per tracker, whatever the input's size
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the slot is the top bits of hash * 2**64 / phi
-_RUNS = 8  # sorted runs kept before they are merged into one
-
-
-class _Seen:
-    """The 64-bit hashes of what was seen, bounded by `cap` entries: sorted runs (one per call, merged into
-    one every `_RUNS` calls) behind a one-byte-per-slot filter, so most hashes, never seen before, are
-    answered by one look-up and never searched for in the runs."""
-
-    def __init__(self, cap: int) -> None:
-        self.runs: list[np.ndarray] = []
-        self.size = 0
-        self.filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        self.cap = cap
-        self.full = False
-
-    def _slots(self, hashes: np.ndarray) -> np.ndarray:
-        return np.asarray((hashes * _MIX) >> np.uint64(64 - _FILTER_BITS), dtype=np.intp)
-
-    def repeats(self, hashes: np.ndarray) -> np.ndarray:
-        """Which of `hashes` were seen before: earlier in this array or in an earlier call."""
-        import pandas as pd
-
-        hashes = np.asarray(hashes, dtype=np.uint64)
-        # Earlier in this array: every occurrence after the first (the first is the original).
-        repeat = pd.Series(hashes, copy=False).duplicated(keep="first").to_numpy(dtype=bool, copy=True)
-        fresh = np.flatnonzero(~repeat)
-        slots = self._slots(hashes[fresh])
-        maybe = np.flatnonzero(self.filter[slots])  # a slot taken: maybe seen in an earlier call
-        if maybe.size:
-            queries = hashes[fresh[maybe]]
-            seen = np.zeros(maybe.size, dtype=bool)
-            for run in self.runs:
-                at = np.minimum(np.searchsorted(run, queries), run.size - 1)
-                seen |= run[at] == queries
-            repeat[fresh[maybe[seen]]] = True
-            new = np.ones(fresh.size, dtype=bool)
-            new[maybe[seen]] = False
-            fresh, slots = fresh[new], slots[new]
-        room = max(self.cap - self.size, 0)
-        if fresh.size > room:
-            self.full = True
-            fresh, slots = fresh[:room], slots[:room]
-        if fresh.size:
-            self.filter[slots] = True
-            self.runs.append(np.sort(hashes[fresh]))
-            self.size += int(fresh.size)
-            if len(self.runs) > _RUNS:  # sorted runs: a stable sort merges them in linear time
-                self.runs = [np.sort(np.concatenate(self.runs), kind="stable")]
-        return repeat
-
-
-def _hash(values: Any) -> np.ndarray:
-    """A 64-bit hash per value (pandas' keyed hashing). Text is dictionary-encoded first, so each distinct
-    string of a chunk is hashed once."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(values, np.ndarray):
-        return np.asarray(pd.util.hash_array(values), dtype=np.uint64)
-    if isinstance(values, pa.Array | pa.ChunkedArray) and pa.types.is_string(
-        values.type
-    ) | pa.types.is_large_string(values.type):
-        keyed = text_hashes(values)
-        if keyed is not None:
-            return keyed
-    if isinstance(values, pd.Series) and values.dtype.kind not in "OSU" and "str" not in str(values.dtype):
-        return np.asarray(pd.util.hash_pandas_object(values, index=False).to_numpy(), dtype=np.uint64)
-    try:
-        text = (
-            values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
-        )
-        encoded = pc.dictionary_encode(text)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        series = values if isinstance(values, pd.Series) else pd.Series(values.to_pandas())
-        return np.asarray(pd.util.hash_pandas_object(series, index=False).to_numpy(), dtype=np.uint64)
-    words = encoded.dictionary.to_numpy(zero_copy_only=False)
-    distinct = np.append(np.asarray(pd.util.hash_array(words, categorize=False), np.uint64), 0)
-    codes = encoded.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)  # a missing value: hash 0
-    return np.asarray(distinct[codes], dtype=np.uint64)
-
-
-# Per-process random odd multipliers for the row hash: rows cannot be crafted to collide with rows that
-# come later (which would get those quarantined as duplicates) without knowing them.
-_KEYS = np.frombuffer(os.urandom(8 * 256), dtype=np.uint64) | np.uint64(1)
-
-
-def _row_hashes(columns: list[np.ndarray]) -> np.ndarray:
-    """One 64-bit hash per row over every column: float columns by their bits (-0.0 and every NaN made
-    one value), other columns by their 64-bit hashes; keyed multiply-xor per column, then the splitmix64
-    finaliser so every input bit reaches every output bit."""
-    rows = len(columns[0]) if columns else 0
-    h = np.zeros(rows, dtype=np.uint64)
-    for i, column in enumerate(columns):
-        if column.dtype == np.float64:
-            clean = np.where(np.isnan(column), np.nan, column + 0.0)
-            bits = clean.view(np.uint64)
-        else:
-            bits = column.astype(np.uint64, copy=False)
-        h = (h ^ bits) * _KEYS[i % _KEYS.size] + np.uint64(i)
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    return h
-
-
 @dataclass(slots=True)
 class _State:
     contract: Contract
@@ -186,14 +74,18 @@ class _State:
     listed: Counter[str] = field(default_factory=Counter)
     labels: Counter[str] = field(default_factory=Counter)
     columns: dict[str, None] = field(default_factory=dict)
-    unique: dict[str, _Seen] = field(default_factory=dict)
-    duplicate_rows: _Seen | None = None
+    unique: dict[str, Seen] = field(default_factory=dict)
+    duplicate_rows: Seen | None = None
 
 
-def _value(series: pd.Series | None, row: int) -> str | None:
-    if series is None:
-        return None
-    text = repr(series.iloc[row])
+def _shown(item: Any) -> str:
+    """A cell as shown in a finding: text quoted, a number plain (``5000``, ``99.5``, ``nan``)."""
+    if isinstance(item, np.generic):
+        item = item.item()
+    if isinstance(item, float):
+        text = str(int(item)) if math.isfinite(item) and item.is_integer() else repr(item)
+    else:
+        text = repr(item)
     return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 3] + "..."
 
 
@@ -208,9 +100,12 @@ def _row_findings(state: _State, hits: list[Hit], start: int) -> None:
         state.per_rule[hit.rule_id] += int(rows.size)
         room = max(state.max_row_findings - state.listed[hit.rule_id], 0)
         state.listed[hit.rule_id] += min(room, int(rows.size))
-        for local in rows[:room]:
-            row = start + int(local)
-            value = _value(hit.values, int(local))
+        listed = rows[:room]
+        # The shown cells in one take, not one look-up per row.
+        cells = hit.values.take(listed).tolist() if hit.values is not None else [None] * listed.size
+        for local, cell in zip(listed.tolist(), cells, strict=True):
+            row = start + local
+            value = _shown(cell) if hit.values is not None else None
             shown = f" (value {value})" if value is not None else ""
             state.findings.append(
                 Finding(
@@ -235,18 +130,20 @@ def _batch_hits(state: _State, ev: Evaluation, frame: pd.DataFrame, start: int) 
     hashed = {
         str(name): None
         if isinstance(ev.values.get(str(name)), np.ndarray)
-        else _hash(ev.values.get(str(name), frame[name]))
+        else ev.hashes[str(name)]
+        if str(name) in ev.hashes
+        else value_hashes(ev.values.get(str(name), frame[name]))
         for name in frame.columns
     }
     for spec in state.contract.columns:
         if not spec.unique or spec.name not in ev.values:
             continue
-        seen = state.unique.setdefault(spec.name, _Seen(state.max_tracked))
+        seen = state.unique.setdefault(spec.name, Seen(state.max_tracked))
         present = ~ev.nulls[spec.name]
         repeat = np.zeros(rows, dtype=bool)
         keys = hashed[spec.name]
         if keys is None:
-            keys = _hash(ev.values[spec.name])
+            keys = value_hashes(ev.values[spec.name])
         repeat[present] = seen.repeats(keys[present])
         if repeat.any():
             hits.append(
@@ -259,11 +156,11 @@ def _batch_hits(state: _State, ev: Evaluation, frame: pd.DataFrame, start: int) 
                 )
             )
     if state.duplicate_rows is None:
-        state.duplicate_rows = _Seen(state.max_tracked)
+        state.duplicate_rows = Seen(state.max_tracked)
     columns: list[np.ndarray] = []
     for name, keys in hashed.items():
         columns.append(keys if keys is not None else ev.values[name])
-    combined = _row_hashes(columns)
+    combined = row_hashes(columns)
     duplicate = state.duplicate_rows.repeats(combined)
     if duplicate.any():
         # Accept a duplicate only while the accepted duplicates stay within the contract's fraction of the
@@ -444,53 +341,6 @@ def _table_findings(state: _State, quarantine: Path | None, output: Path | None)
     return found
 
 
-_AHEAD = 1  # chunks read ahead of the one being checked: memory stays bounded by (2 + _AHEAD) chunks
-
-
-def _read_ahead(chunks: Iterator[TableChunk]) -> Iterator[TableChunk]:
-    """The chunks of `chunks`, in order, read by a second thread while the caller checks the one before:
-    the readers parse in arrow and numpy, which release the GIL, so reading and checking overlap on two
-    cores. An error while reading is raised here, in the caller's thread, at the chunk where it happened."""
-    import queue
-    import threading
-
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not put(("chunk", chunk)):
-                    return
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            put(("error", exc))
-            return
-        put(("end", None))
-
-    worker = threading.Thread(target=produce, name="pipewarden-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-
-
 def _frame_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
     for start in range(0, max(table.rows, 1), chunk_rows):
         frame = table.frame.iloc[start : start + chunk_rows].reset_index(drop=True)
@@ -539,10 +389,8 @@ def check(
         # output or quarantine file keep every cell as it was written, so then they are read as text.
         writes = quarantine_path is not None or output_path is not None
         numeric = () if writes else [spec.name for spec in contract.columns if spec.numeric]
-        chunks = _read_ahead(
-            iter_table(
-                path, chunk_rows=chunk_rows, label=label, labels_path=labels_path, fmt=fmt, numeric=numeric
-            )
+        chunks = iter_table(
+            path, chunk_rows=chunk_rows, label=label, labels_path=labels_path, fmt=fmt, numeric=numeric
         )
     state = _State(contract=contract, source=name, max_row_findings=max_row_findings, max_tracked=max_tracked)
     sinks = None

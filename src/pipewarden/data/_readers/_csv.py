@@ -109,7 +109,8 @@ class CsvReader(Reader):
 
         read = pacsv.ReadOptions(block_size=_BLOCK_BYTES, column_names=names, skip_rows=1)
         parse = pacsv.ParseOptions(newlines_in_values=True)
-        types = {name: pa.string() for name in names}
+        # Large strings (64-bit offsets): the type the checks work on, so no column is converted again.
+        types = {name: pa.large_string() for name in names}
         types.update(dict.fromkeys(typed, pa.float64()))
         convert = pacsv.ConvertOptions(
             column_types=types,
@@ -144,7 +145,7 @@ def _missing(table: Any, typed: list[str]) -> dict[str, np.ndarray]:
 
 
 def _failed_column(message: str, names: list[str]) -> str | None:
-    """The column a conversion error names ("In CSV column #3: CSV conversion error to double: ..."), if any."""
+    """The column a conversion error names ("In CSV column #3: CSV conversion error to double: ...")."""
     match = re.match(r"In CSV column #(\d+): CSV conversion error", message)
     if match is None or int(match.group(1)) >= len(names):
         return None
