@@ -19,9 +19,7 @@ Two rules decide, on the second pass:
   another class at least `DISAGREEMENT_ODDS` times as likely as the given one. This catches flips the
   noise model cannot tell from honest ambiguity (labels moved to the neighbouring class near the
   boundary); its false-positive rate is the ensemble's own error on clean rows, which the screen
-  estimates and reports. It applies only when the noise model explains less than half of the rows the
-  ensemble contradicts: when the noise model accounts for them (random flips), the rest are the
-  ensemble's own mistakes.
+  estimates and reports.
 """
 
 from __future__ import annotations
@@ -57,7 +55,6 @@ class LabelScores:
     temperature: float
     runner_up_share: float
     estimated_clean_error: float  # the ensemble's estimated error rate on clean rows
-    disagreement_used: bool  # whether the disagreement rule flagged (see score_labels)
 
 
 def _models(n: int, seed: int) -> list[object]:
@@ -213,11 +210,6 @@ def score_labels(
     disagreement = top_other > given * DISAGREEMENT_ODDS + _EPS
     temperature, rho, share, posterior = _noise_model(second, y)
     noise = _select(posterior, fpr)
-    # The disagreement rule is for what the noise model cannot explain: when its estimated share of wrong
-    # labels covers at least half of the rows the ensemble contradicts, the rest of those are the
-    # ensemble's own mistakes on clean rows, and flagging them would only add false positives.
-    contradicted = int((disagreement | noise).sum())
-    use_disagreement = rho * len(y) < 0.5 * contradicted
     # Expected clean rows among the disagreements, by the noise model's own accounting.
     clean_weight = float((1.0 - posterior).sum())
     error = float((1.0 - posterior)[disagreement].sum()) / clean_weight if clean_weight > 0 else 0.0
@@ -228,8 +220,7 @@ def score_labels(
         top=second.max(axis=1),
         posterior=posterior,
         noise_flagged=noise,
-        disagreement_flagged=(disagreement & ~noise) if use_disagreement else np.zeros(n, dtype=bool),
-        disagreement_used=use_disagreement,
+        disagreement_flagged=disagreement & ~noise,
         noise_rate=rho,
         temperature=temperature,
         runner_up_share=share,

@@ -134,7 +134,6 @@ def screen(
             noise_rate=scores.noise_rate,
             temperature=scores.temperature,
             estimated_clean_error=scores.estimated_clean_error,
-            disagreement_rule=scores.disagreement_used,
         )
     if labels is not None and "backdoor" in chosen:
         _backdoor(find_triggers(features.raw, x, labels, fpr=fpr, seed=seed), features, hits)
