@@ -16,6 +16,7 @@ from pipewarden.findings import FORMATS, Severity, get_renderer
 if TYPE_CHECKING:
     from pipewarden.data import CheckResult, Contract
     from pipewarden.events._event import Scalar
+    from pipewarden.findings import Report
 
 data_app = typer.Typer(
     help="Data integrity: contracts checked on every batch, and the poisoning screen for training sets.",
@@ -41,6 +42,37 @@ FormatOption = Annotated[
         help="csv, parquet, jsonl or npy (default: by content).",
     ),
 ]
+
+ReportFormatOption = Annotated[
+    str,
+    typer.Option("--format", "-f", envvar="PIPEWARDEN_FORMAT", help=f"Report format: {', '.join(FORMATS)}."),
+]
+ReportPathOption = Annotated[
+    Path | None,
+    typer.Option("-o", "--report", envvar="PIPEWARDEN_OUTPUT", help="Write the report here."),
+]
+FailOnOption = Annotated[
+    str,
+    typer.Option(
+        "--fail-on",
+        envvar="PIPEWARDEN_FAIL_ON",
+        help="Exit 1 on findings at or above: critical, high, medium, low, info.",
+    ),
+]
+AcceptedOption = Annotated[
+    Path | None,
+    typer.Option("--output", envvar="PIPEWARDEN_DATA_OUTPUT", help="Write the rows that pass here."),
+]
+
+
+def _emit(report: Report, *, fmt: str, report_path: Path | None) -> None:
+    """Render the report to stdout, or atomically to `report_path`."""
+    renderer = get_renderer(fmt, color=report_path is None and fmt == "text" and sys.stdout.isatty())
+    text = renderer.render(report)
+    if report_path is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomically(report_path, text, "report")
 
 
 def _write_atomically(target: Path, text: str, what: str) -> None:
@@ -107,28 +139,10 @@ def check_command(
             envvar="PIPEWARDEN_QUARANTINE", help="Write every rejected row, with its reasons, here."
         ),
     ] = None,
-    accepted: Annotated[
-        Path | None,
-        typer.Option("--output", envvar="PIPEWARDEN_DATA_OUTPUT", help="Write the accepted rows here."),
-    ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", "-f", envvar="PIPEWARDEN_FORMAT", help=f"Report format: {', '.join(FORMATS)}."
-        ),
-    ] = "text",
-    report_path: Annotated[
-        Path | None,
-        typer.Option("-o", "--report", envvar="PIPEWARDEN_OUTPUT", help="Write the report here."),
-    ] = None,
-    fail_on: Annotated[
-        str,
-        typer.Option(
-            "--fail-on",
-            envvar="PIPEWARDEN_FAIL_ON",
-            help="Exit 1 on findings at or above: critical, high, medium, low, info.",
-        ),
-    ] = "medium",
+    accepted: AcceptedOption = None,
+    fmt: ReportFormatOption = "text",
+    report_path: ReportPathOption = None,
+    fail_on: FailOnOption = "medium",
     labels: LabelsOption = None,
     chunk_rows: Annotated[
         int, typer.Option(help="Rows read and checked at a time (bounds memory).", min=1)
@@ -148,7 +162,7 @@ def check_command(
 
     try:
         threshold = Severity.parse(fail_on)
-        renderer = get_renderer(fmt, color=report_path is None and fmt == "text" and sys.stdout.isatty())
+        get_renderer(fmt)  # an unknown format is a usage error before any work is done
         contract = Contract.load(contract_path)
 
         def run() -> CheckResult:
@@ -175,11 +189,7 @@ def check_command(
             }
 
         result = perform_where_recorded(workspace, "data.check", "data", [data], run, describe=describe)
-        text = renderer.render(result.report)
-        if report_path is None:
-            sys.stdout.write(text)
-        else:
-            _write_atomically(report_path, text, "report")
+        _emit(result.report, fmt=fmt, report_path=report_path)
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(result.report.exit_code(threshold))
@@ -211,28 +221,10 @@ def screen_command(
         Path | None,
         typer.Option(envvar="PIPEWARDEN_QUARANTINE", help="Write every flagged row, with its reasons, here."),
     ] = None,
-    accepted: Annotated[
-        Path | None,
-        typer.Option("--output", envvar="PIPEWARDEN_DATA_OUTPUT", help="Write the rows not flagged here."),
-    ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", "-f", envvar="PIPEWARDEN_FORMAT", help=f"Report format: {', '.join(FORMATS)}."
-        ),
-    ] = "text",
-    report_path: Annotated[
-        Path | None,
-        typer.Option("-o", "--report", envvar="PIPEWARDEN_OUTPUT", help="Write the report here."),
-    ] = None,
-    fail_on: Annotated[
-        str,
-        typer.Option(
-            "--fail-on",
-            envvar="PIPEWARDEN_FAIL_ON",
-            help="Exit 1 on findings at or above: critical, high, medium, low, info.",
-        ),
-    ] = "medium",
+    accepted: AcceptedOption = None,
+    fmt: ReportFormatOption = "text",
+    report_path: ReportPathOption = None,
+    fail_on: FailOnOption = "medium",
     seed: Annotated[int, typer.Option(help="Seed for the folds and samples (results are reproducible).")] = 0,
     input_format: FormatOption = None,
     workspace: WorkspaceOption = None,
@@ -249,7 +241,7 @@ def screen_command(
 
     try:
         threshold = Severity.parse(fail_on)
-        renderer = get_renderer(fmt, color=report_path is None and fmt == "text" and sys.stdout.isatty())
+        get_renderer(fmt)  # an unknown format is a usage error before any work is done
 
         def run() -> ScreenResult:
             return screen_file(
@@ -276,11 +268,7 @@ def screen_command(
             }
 
         result = perform_where_recorded(workspace, "data.screen", "data", [data], run, describe=describe)
-        text = renderer.render(result.report)
-        if report_path is None:
-            sys.stdout.write(text)
-        else:
-            _write_atomically(report_path, text, "report")
+        _emit(result.report, fmt=fmt, report_path=report_path)
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(result.report.exit_code(threshold))
