@@ -15,14 +15,13 @@ yielded, so that cell is still seen as written.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipewarden.data._readers._interface import RawChunk, Reader, Writer, temporary
+from pipewarden.data._readers._interface import RawChunk, Reader, TextWriter
 from pipewarden.errors import DataInputError
 
 if TYPE_CHECKING:
@@ -162,38 +161,23 @@ def _explain(message: str) -> str:
     return text[:200]
 
 
-class CsvWriter(Writer):
+class CsvWriter(TextWriter):
     name = "csv"
     suffixes = (".csv",)
+    newline = ""  # the csv module writes its own line endings
 
     def __init__(
         self, target: Path, *, label: str | None = None, row_shape: tuple[int, ...] | None = None
     ) -> None:
         super().__init__(target, label=label, row_shape=row_shape)
-        self._tmp = temporary(target)
-        self._fh: io.TextIOWrapper | None = None
         self._columns: list[str] | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
-        if self._fh is None:
-            try:
-                self._fh = self._tmp.open("w", encoding="utf-8", newline="")
-            except OSError as exc:
-                raise DataInputError(f"{self.target}: cannot write: {exc.strerror or exc}") from exc
+        if self._columns is None:
             self._columns = [str(c) for c in frame.columns]
-            frame.iloc[:0].to_csv(self._fh, index=False, quoting=csv.QUOTE_NONNUMERIC)
+            frame.iloc[:0].to_csv(self._open(), index=False, quoting=csv.QUOTE_NONNUMERIC)
         # Every text cell quoted: pandas' minimal quoting leaves a lone carriage return bare, which a reader
         # takes for the end of the row.
-        frame.to_csv(self._fh, index=False, header=False, columns=self._columns, quoting=csv.QUOTE_NONNUMERIC)
-
-    def finish(self) -> list[tuple[Path, Path]]:
-        if self._fh is None:  # no rows: the file still exists, empty, so a reader sees "no rows"
-            self._tmp.write_text("", encoding="utf-8")
-        else:
-            self._fh.close()
-        return [(self._tmp, self.target)]
-
-    def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+        frame.to_csv(
+            self._open(), index=False, header=False, columns=self._columns, quoting=csv.QUOTE_NONNUMERIC
+        )

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from pipewarden.errors import DataInputError
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["DataInputError", "RawChunk", "Reader", "Writer", "temporary"]
+__all__ = ["DataInputError", "RawChunk", "Reader", "TextWriter", "Writer", "temporary"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -103,3 +103,38 @@ class Writer(ABC):
     def abort(self) -> None:
         """Give up: the targets keep what they held before."""
         self.discard()
+
+
+class TextWriter(Writer):
+    """A writer of one UTF-8 text file: opened at the first rows, left empty (but present) without any."""
+
+    #: How the file translates line endings (``open(newline=...)``).
+    newline: ClassVar[str] = "\n"
+
+    def __init__(
+        self, target: Path, *, label: str | None = None, row_shape: tuple[int, ...] | None = None
+    ) -> None:
+        super().__init__(target, label=label, row_shape=row_shape)
+        self._tmp = temporary(target)
+        self._fh: TextIO | None = None
+
+    def _open(self) -> TextIO:
+        """The temporary file, opened on first use."""
+        if self._fh is None:
+            try:
+                self._fh = self._tmp.open("w", encoding="utf-8", newline=self.newline)
+            except OSError as exc:
+                raise DataInputError(f"{self.target}: cannot write: {exc.strerror or exc}") from exc
+        return self._fh
+
+    def finish(self) -> list[tuple[Path, Path]]:
+        if self._fh is None:  # no rows: the file still exists, empty, so a reader sees "no rows"
+            self._tmp.write_text("", encoding="utf-8")
+        else:
+            self._fh.close()
+        return [(self._tmp, self.target)]
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self._tmp.unlink(missing_ok=True)

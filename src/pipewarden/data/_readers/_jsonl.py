@@ -13,9 +13,9 @@ import json
 import math
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from pipewarden.data._readers._interface import RawChunk, Reader, Writer, temporary
+from pipewarden.data._readers._interface import RawChunk, Reader, TextWriter
 from pipewarden.errors import DataInputError
 
 if TYPE_CHECKING:
@@ -91,39 +91,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class JsonlWriter(Writer):
+class JsonlWriter(TextWriter):
     name = "jsonl"
     suffixes = (".jsonl", ".ndjson")
 
-    def __init__(
-        self, target: Path, *, label: str | None = None, row_shape: tuple[int, ...] | None = None
-    ) -> None:
-        super().__init__(target, label=label, row_shape=row_shape)
-        self._tmp = temporary(target)
-        self._fh: TextIO | None = None
-
     def write(self, frame: pd.DataFrame) -> None:
-        if self._fh is None:
-            try:
-                self._fh = self._tmp.open("w", encoding="utf-8", newline="\n")
-            except OSError as exc:
-                raise DataInputError(f"{self.target}: cannot write: {exc.strerror or exc}") from exc
+        fh = self._open()
         names = [str(c) for c in frame.columns]
         lines = [
             json.dumps(dict(zip(names, map(_plain, row), strict=True)), ensure_ascii=False, allow_nan=True)
             for row in frame.itertuples(index=False, name=None)
         ]
         if lines:
-            self._fh.write("\n".join(lines) + "\n")
-
-    def finish(self) -> list[tuple[Path, Path]]:
-        if self._fh is None:
-            self._tmp.write_text("", encoding="utf-8")
-        else:
-            self._fh.close()
-        return [(self._tmp, self.target)]
-
-    def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+            fh.write("\n".join(lines) + "\n")
