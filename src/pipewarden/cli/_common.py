@@ -8,11 +8,25 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-__all__ = ["ActorOption", "WorkspaceOption", "byte_progress", "default_actor"]
+from pipewarden.errors import ReportError
+
+if TYPE_CHECKING:
+    from pipewarden.events._event import Scalar
+    from pipewarden.findings import Report, Severity
+
+__all__ = [
+    "ActorOption",
+    "WorkspaceOption",
+    "byte_progress",
+    "default_actor",
+    "emit_report",
+    "report_attributes",
+    "write_text_atomically",
+]
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -64,3 +78,38 @@ def byte_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def write_text_atomically(target: Path, text: str, what: str) -> None:
+    """Write `text` to `target` through a temporary file renamed into place; `ReportError` naming
+    `what` (a report, a contract) if it cannot be written."""
+    tmp = target.with_name(f".{target.name}.pipewarden-tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReportError(f"{target}: cannot write the {what}: {exc.strerror or exc}") from exc
+
+
+def emit_report(report: Report, *, fmt: str, output: Path | None) -> None:
+    """Render `report` to stdout (in colour on a terminal), or atomically to `output`."""
+    from pipewarden.findings import get_renderer
+
+    renderer = get_renderer(fmt, color=output is None and fmt == "text" and sys.stdout.isatty())
+    text = renderer.render(report)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomically(output, text, "report")
+
+
+def report_attributes(report: Report, threshold: Severity) -> dict[str, Scalar]:
+    """What an event records of a command's report: how many findings, the worst, and whether the
+    command failed on them."""
+    worst = report.max_severity
+    return {
+        "findings": len(report.findings),
+        "max_severity": worst.label if worst is not None else "none",
+        "blocked": bool(report.at_or_above(threshold)),
+    }

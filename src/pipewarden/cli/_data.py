@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipewarden.cli._app import app, fail
-from pipewarden.cli._common import WorkspaceOption
-from pipewarden.errors import PipewardenError, ReportError
+from pipewarden.cli._common import WorkspaceOption, emit_report, report_attributes, write_text_atomically
+from pipewarden.errors import PipewardenError
 from pipewarden.findings import FORMATS, Severity, get_renderer
 
 if TYPE_CHECKING:
     from pipewarden.data import CheckResult, Contract
     from pipewarden.events._event import Scalar
-    from pipewarden.findings import Report
 
 data_app = typer.Typer(
     help="Data integrity: contracts checked on every batch, and the poisoning screen for training sets.",
@@ -65,26 +63,6 @@ AcceptedOption = Annotated[
 ]
 
 
-def _emit(report: Report, *, fmt: str, report_path: Path | None) -> None:
-    """Render the report to stdout, or atomically to `report_path`."""
-    renderer = get_renderer(fmt, color=report_path is None and fmt == "text" and sys.stdout.isatty())
-    text = renderer.render(report)
-    if report_path is None:
-        sys.stdout.write(text)
-    else:
-        _write_atomically(report_path, text, "report")
-
-
-def _write_atomically(target: Path, text: str, what: str) -> None:
-    tmp = target.with_name(f".{target.name}.pipewarden-tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ReportError(f"{target}: cannot write the {what}: {exc.strerror or exc}") from exc
-
-
 @data_app.command("profile")
 def profile_command(
     data: Annotated[Path, typer.Argument(help="Trusted data: CSV, Parquet, JSON Lines or .npy.")],
@@ -121,7 +99,7 @@ def profile_command(
     try:
         contract = perform_where_recorded(workspace, "data.check", "data", [data], learn, describe=describe)
         note = f"Learned by `pipewarden data profile` from {data.name}."
-        _write_atomically(output, contract.to_yaml(note=note), "contract")
+        write_text_atomically(output, contract.to_yaml(note=note), "contract")
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo(f"{output}: contract with {len(contract.columns)} columns", err=True)
@@ -177,19 +155,16 @@ def check_command(
             )
 
         def describe(result: CheckResult) -> dict[str, Scalar]:
-            worst = result.report.max_severity
             return {
                 "mode": "check",
                 "rows": result.rows,
                 "accepted": result.accepted,
                 "quarantined": result.quarantined,
-                "findings": len(result.report.findings),
-                "max_severity": worst.label if worst is not None else "none",
-                "blocked": bool(result.report.at_or_above(threshold)),
+                **report_attributes(result.report, threshold),
             }
 
         result = perform_where_recorded(workspace, "data.check", "data", [data], run, describe=describe)
-        _emit(result.report, fmt=fmt, report_path=report_path)
+        emit_report(result.report, fmt=fmt, output=report_path)
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(result.report.exit_code(threshold))
@@ -258,17 +233,14 @@ def screen_command(
             )
 
         def describe(result: ScreenResult) -> dict[str, Scalar]:
-            worst = result.report.max_severity
             return {
                 "rows": result.rows,
                 "flagged": int(result.flagged.sum()),
-                "findings": len(result.report.findings),
-                "max_severity": worst.label if worst is not None else "none",
-                "blocked": bool(result.report.at_or_above(threshold)),
+                **report_attributes(result.report, threshold),
             }
 
         result = perform_where_recorded(workspace, "data.screen", "data", [data], run, describe=describe)
-        _emit(result.report, fmt=fmt, report_path=report_path)
+        emit_report(result.report, fmt=fmt, output=report_path)
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(result.report.exit_code(threshold))

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipewarden.cli._app import app, err_console, fail
-from pipewarden.cli._common import WorkspaceOption
-from pipewarden.errors import PipewardenError, ReportError
+from pipewarden.cli._common import WorkspaceOption, emit_report, report_attributes
+from pipewarden.errors import PipewardenError
 from pipewarden.findings import FORMATS, Severity, get_renderer
 from pipewarden.scan import ScanLimits, ScanPolicy, scan_path
 
@@ -78,7 +78,7 @@ def scan(
 
     try:
         threshold = Severity.parse(fail_on)
-        renderer = get_renderer(fmt, color=output is None and fmt == "text" and sys.stdout.isatty())
+        get_renderer(fmt)  # an unknown format is a usage error before any work is done
         limits = ScanLimits(
             max_opcodes=max_opcodes,
             max_memo=max_memo,
@@ -123,17 +123,7 @@ def scan(
                 lambda: scan_path(*paths, policy=scan_policy, limits=limits),
                 describe=_describe(threshold),
             )
-        text = renderer.render(report)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            tmp = output.with_name(f".{output.name}.pipewarden-tmp")
-            try:
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(output)
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                raise ReportError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
+        emit_report(report, fmt=fmt, output=output)
     except PipewardenError as exc:
         raise fail(exc) from None
     raise typer.Exit(report.exit_code(threshold))
@@ -141,12 +131,6 @@ def scan(
 
 def _describe(threshold: Severity) -> Callable[[Report], dict[str, Scalar]]:
     def describe(report: Report) -> dict[str, Scalar]:
-        worst = report.max_severity
-        return {
-            "files": report.targets,
-            "findings": len(report.findings),
-            "max_severity": worst.label if worst is not None else "none",
-            "blocked": bool(report.at_or_above(threshold)),
-        }
+        return {"files": report.targets, **report_attributes(report, threshold)}
 
     return describe
