@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import binom
 
 from pipewarden.data._screen._calibrate import upper_threshold
+from pipewarden.data._screen._graph import first_members
 
 __all__ = ["Trigger", "find_triggers"]
 
@@ -69,23 +70,12 @@ def _stamp(raw: np.ndarray, rows: np.ndarray, columns: tuple[int, ...]) -> np.nd
 
 
 def _components(pairs: list[tuple[int, int]]) -> list[tuple[int, ...]]:
-    parent: dict[int, int] = {}
-
-    def root(a: int) -> int:
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in pairs:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[int, list[int]] = {}
-    for a in parent:
-        groups.setdefault(root(a), []).append(a)
-    return [tuple(sorted(g)) for g in groups.values()]
+    """The groups of columns that the pairs join, each sorted, in the order of their smallest column."""
+    left = np.array([a for a, _ in pairs], dtype=np.int64)
+    right = np.array([b for _, b in pairs], dtype=np.int64)
+    columns = np.unique(np.concatenate([left, right]))
+    first = first_members(int(columns.max()) + 1, left, right)[columns]
+    return [tuple(int(c) for c in columns[first == root]) for root in np.unique(first)]
 
 
 def _blind_vote(

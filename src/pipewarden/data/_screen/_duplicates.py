@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipewarden.data._screen._calibrate import robust_z, upper_threshold
+from pipewarden.data._screen._graph import first_members
 from pipewarden.data._screen._neighbors import EXACT_ROWS, Neighbours
 
 __all__ = ["DuplicateScores", "find_duplicates"]
@@ -43,13 +44,6 @@ class DuplicateScores:
     partner: np.ndarray  # (n,) the nearest other row of the same group (-1 outside any group)
     star: np.ndarray  # (n,) rows within the radius of the row's group's first row (0 outside any group)
     floods_judged: bool  # False where most rows repeat and groups are too few to calibrate a limit
-
-
-def _find(parent: np.ndarray, i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = int(parent[i])
-    return i
 
 
 def _candidate_pairs(
@@ -94,12 +88,7 @@ def find_duplicates(
     np.minimum.at(nearest, left, distance)
     np.minimum.at(nearest, right, distance)
     close = distance < radius
-    parent = np.arange(n)
-    for a, b in zip(left[close].tolist(), right[close].tolist(), strict=True):
-        ra, rb = _find(parent, a), _find(parent, b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    group = np.array([_find(parent, i) for i in range(n)])
+    group = first_members(n, left[close], right[close])
     size = np.bincount(group, minlength=n)[group]
     mislabelled = np.zeros(n, dtype=bool)
     support = np.full(n, np.nan)
