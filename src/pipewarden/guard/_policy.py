@@ -6,7 +6,7 @@ import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -36,24 +36,18 @@ class RowsRefused(GuardError):
         self.result = result
 
 
-def _action(value: Action | str, what: str) -> Action:
-    if isinstance(value, Action):
-        return value
-    try:
-        return Action(str(value).strip().lower())
-    except ValueError:
-        names = ", ".join(a.value for a in Action)
-        raise ConfigError(f"guard policy: {what} action {value!r} is not one of {names}") from None
+E = TypeVar("E", bound=enum.Enum)
 
 
-def _refusal(value: Refusal | str) -> Refusal:
-    if isinstance(value, Refusal):
+def _choice(kind: type[E], value: E | str, what: str) -> E:
+    """`value` as a member of `kind`, read case-insensitively; `ConfigError` naming `what` otherwise."""
+    if isinstance(value, kind):
         return value
     try:
-        return Refusal(str(value).strip().lower())
+        return kind(str(value).strip().lower())
     except ValueError:
-        names = ", ".join(r.value for r in Refusal)
-        raise ConfigError(f"guard policy: refusal {value!r} is not one of {names}") from None
+        names = ", ".join(str(member.value) for member in kind)
+        raise ConfigError(f"guard policy: {what} {value!r} is not one of {names}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +76,10 @@ class GuardPolicy:
             Verdict.SUSPECTED_ADVERSARIAL,
             Verdict.SUSPECTED_EXTRACTION,
         ):
-            object.__setattr__(self, verdict.value, _action(getattr(self, verdict.value), verdict.value))
-        object.__setattr__(self, "refusal", _refusal(self.refusal))
+            object.__setattr__(
+                self, verdict.value, _choice(Action, getattr(self, verdict.value), f"{verdict.value} action")
+            )
+        object.__setattr__(self, "refusal", _choice(Refusal, self.refusal, "refusal"))
         if all(self.for_verdict(v) is Action.PASS for v in Verdict if v is not Verdict.VALID):
             raise ConfigError("guard policy: every verdict passes, which guards nothing")
         from pipewarden.guard._result import ROW_VERDICTS
@@ -105,8 +101,8 @@ class GuardPolicy:
                 raise ConfigError(f"guard policy: {key!r} is not a verdict") from None
             if verdict is Verdict.VALID:
                 raise ConfigError("guard policy: valid rows always pass; name the other verdicts")
-            fields[verdict.value] = _action(value, verdict.value)
-        return cls(**fields, refusal=_refusal(refusal))
+            fields[verdict.value] = _choice(Action, value, f"{verdict.value} action")
+        return cls(**fields, refusal=_choice(Refusal, refusal, "refusal"))
 
     def for_verdict(self, verdict: Verdict) -> Action:
         if verdict is Verdict.VALID:
