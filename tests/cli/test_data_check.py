@@ -4,9 +4,6 @@ process. Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +11,7 @@ import pandas as pd
 import pytest
 
 from pipewarden.workspace import Workspace
-
-CLI = [sys.executable, "-m", "pipewarden.cli"]
-
-
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
-    child_env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"})
-    child_env.update(env or {})
-    return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=child_env, capture_output=True, text=True, timeout=120, check=False
-    )
+from tests.cli.clirun import run
 
 
 @pytest.fixture

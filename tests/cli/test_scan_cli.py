@@ -11,7 +11,6 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 from functools import cache
 from html.parser import HTMLParser
 from importlib.metadata import version
@@ -22,7 +21,8 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-CLI = [sys.executable, "-m", "pipewarden.cli"]
+from tests.cli.clirun import run
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json"
 
 # CWE-502, the classic: GLOBAL os.system, a one-string tuple, REDUCE. Loading
@@ -39,20 +39,6 @@ def touch_payload(marker: Path) -> bytes:
     """os.system('touch MARKER') (CWE-502): proves whether a scan ever ran the payload."""
     command = f"touch {marker}".encode()
     return b"\x80\x02cos\nsystem\nX" + len(command).to_bytes(4, "little") + command + b"\x85R."
-
-
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, piped (no terminal), with no PIPEWARDEN_* left over."""
-    child_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PIPEWARDEN_") and k not in {"FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE"}
-    }
-    child_env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"})
-    child_env.update(env or {})
-    return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=child_env, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 @pytest.fixture
