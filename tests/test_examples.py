@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipewarden.findings import Severity
 from pipewarden.scan import scan_path
 
@@ -13,14 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "models"
 
 
-def test_examples_are_what_the_script_writes() -> None:
+@pytest.mark.parametrize(
+    ("script", "folder"), [("make_examples.py", "models"), ("make_data_examples.py", "data")]
+)
+def test_examples_are_what_the_script_writes(script: str, folder: str) -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_examples.py"), "--check"],
+        [sys.executable, str(ROOT / "scripts" / script), "--check"],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert proc.returncode == 0, f"examples/models is stale; run scripts/make_examples.py\n{proc.stderr}"
+    assert proc.returncode == 0, f"examples/{folder} is stale; run scripts/{script}\n{proc.stderr}"
 
 
 def test_every_malicious_example_is_flagged_and_no_benign_one() -> None:
@@ -131,16 +136,6 @@ def _readme_comment(command: str) -> str:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     line = next(line for line in lines if line.split("  #", 1)[0].strip() == command)
     return line.split("  #", 1)[1] if "  #" in line else ""
-
-
-def test_data_examples_are_what_the_script_writes() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_data_examples.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, f"examples/data is stale; run scripts/make_data_examples.py\n{proc.stderr}"
 
 
 def test_readme_data_commands_work_as_written(tmp_path: Path) -> None:
