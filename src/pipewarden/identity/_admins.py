@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, select
 
-from pipewarden.db import group_members, groups, principals, role_bindings
+from pipewarden.db import principals, role_bindings
 from pipewarden.errors import IdentityError
+from pipewarden.identity._bindings import bindings_through_groups
 from pipewarden.identity._roles import ADMIN_ROLE
 
 __all__ = ["Administrators", "administrators", "keep_an_administrator"]
@@ -56,18 +57,7 @@ def administrators(conn: Connection) -> Administrators:
         )
         .where(everywhere, enabled)
     )
-    via_group = (
-        select(principals.c.name)
-        .select_from(
-            role_bindings.join(
-                groups,
-                and_(role_bindings.c.subject_kind == "group", role_bindings.c.subject == groups.c.name),
-            )
-            .join(group_members, group_members.c.group_id == groups.c.id)
-            .join(principals, principals.c.id == group_members.c.principal_id)
-        )
-        .where(everywhere, enabled)
-    )
+    via_group = select(principals.c.name).select_from(bindings_through_groups()).where(everywhere, enabled)
     names = set(conn.execute(direct).scalars()) | set(conn.execute(via_group).scalars())
     return Administrators(tuple(sorted(names)))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, delete, insert, select
+from sqlalchemy import Connection, Join, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from pipewarden.db import group_members, groups, principals, role_bindings
@@ -28,6 +28,7 @@ __all__ = [
     "Group",
     "add_member",
     "bindings",
+    "bindings_through_groups",
     "create_group",
     "delete_group",
     "grant",
@@ -66,6 +67,19 @@ class Group:
     created_at: datetime
 
 
+def bindings_through_groups() -> Join:
+    """Groups' role bindings joined to the principals in those groups (each row: a binding that reaches a
+    principal through one of its groups)."""
+    return (
+        role_bindings.join(
+            groups,
+            and_(role_bindings.c.subject_kind == "group", role_bindings.c.subject == groups.c.name),
+        )
+        .join(group_members, group_members.c.group_id == groups.c.id)
+        .join(principals, principals.c.id == group_members.c.principal_id)
+    )
+
+
 def _check_scope(scope: str) -> str:
     try:
         Selector.parse(scope)
@@ -83,14 +97,7 @@ def grants_for(conn: Connection, principal_name: str) -> tuple[Grant, ...]:
     ).all()
     via_groups = conn.execute(
         select(role_bindings.c.role, role_bindings.c.scope)
-        .select_from(
-            role_bindings.join(
-                groups,
-                and_(role_bindings.c.subject_kind == "group", role_bindings.c.subject == groups.c.name),
-            )
-            .join(group_members, group_members.c.group_id == groups.c.id)
-            .join(principals, principals.c.id == group_members.c.principal_id)
-        )
+        .select_from(bindings_through_groups())
         .where(principals.c.name == principal_name)
     ).all()
     seen: dict[Grant, None] = {}
