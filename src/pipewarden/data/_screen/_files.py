@@ -36,7 +36,6 @@ def screen_file(
     """
     source = Path(path)
     name = str(path)
-    reader = detect(source, source=name, fmt=fmt)
     table = read_table(source, label=label, labels_path=labels_path, fmt=fmt)
     trusted = None
     if reference is not None:
@@ -53,7 +52,7 @@ def screen_file(
     flagged = result.flagged
     sinks = Sinks(
         source=source,
-        input_format=reader.name,
+        input_format=detect(source, source=name, fmt=fmt).name,  # the format the rows are written back in
         quarantine=Path(quarantine) if quarantine is not None else None,
         output=Path(output) if output is not None else None,
         label=table.label,
