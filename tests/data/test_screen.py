@@ -71,6 +71,24 @@ def test_injected_outliers_are_found_globally() -> None:
     assert injected <= _rows(result, "PW-DATA-211")
 
 
+def test_flips_in_a_large_table_are_found_even_where_the_seed_alone_would_sample() -> None:
+    # Above 20,000 rows the label check votes with neighbours from a sample of rows. The rows flipped here
+    # are exactly the ones a sample drawn from the seed alone would start with: if the sample ignored the
+    # data, half of every row's judges would be planted.
+    from pipewarden.data._screen._neighbors import EXACT_ROWS
+
+    rows = 5 * EXACT_ROWS  # 10% flipped: as many rows as half the sample
+    x, y = make_blobs(n_samples=rows, centers=4, n_features=8, cluster_std=1.5, random_state=SEED)
+    flipped = np.random.default_rng(0).choice(rows, rows // 10, replace=False)
+    noisy = y.copy()
+    noisy[flipped] = (y[flipped] + 1) % 4
+    result = screen(_table(np.round(x, 4), noisy), checks=["labels"], seed=0)
+    found = _rows(result, "PW-DATA-201", "PW-DATA-202")
+    planted = set(flipped.tolist())
+    assert len(found & planted) >= 0.9 * len(planted)
+    assert len(found - planted) <= 0.02 * (len(y) - len(planted))
+
+
 def test_an_outlier_within_its_class_is_found() -> None:
     x, y = _blobs()
     # A point in the middle of class 0, labelled 1: ordinary among all rows, alone among the 1s.

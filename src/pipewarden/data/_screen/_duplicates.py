@@ -57,16 +57,17 @@ def _candidate_pairs(
     # the order of a few random projections (two near-copies stay close along every direction).
     rng = np.random.default_rng(seed)
     x = x.astype(np.float32)
-    lefts, rights = [], []
+    lefts, rights, distances = [], [], []
     for _ in range(_PROJECTIONS):
         order = np.argsort(x @ rng.standard_normal(x.shape[1]), kind="stable")
+        ordered = x[order]
         for step in range(1, _WINDOW + 1):
             lefts.append(order[:-step])
             rights.append(order[step:])
-    left = np.concatenate(lefts)
-    right = np.concatenate(rights)
-    distance = np.sqrt(((x[left] - x[right]) ** 2).sum(axis=1)).astype(np.float64)
-    return left, right, distance
+            # One step at a time: the differences of every pair at once would take gigabytes.
+            gap = ordered[:-step] - ordered[step:]
+            distances.append(np.sqrt(np.einsum("ij,ij->i", gap, gap)))
+    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(distances).astype(np.float64)
 
 
 def find_duplicates(

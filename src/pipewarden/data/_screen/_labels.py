@@ -2,11 +2,11 @@
 
 Every row is scored by models that never saw it (k-fold cross-fitting) and that disagree with each
 other in how they generalise: a linear model, a kernel machine, nearest neighbours and a forest of
-randomised trees on up to `SMALL_ROWS` rows; above it, nearest neighbours among a sample of
-`SMALL_ROWS` rows of each fold's training part. The average of their
-probabilities is taken twice: once on all rows, then again with the rows the first pass contradicted
-left out of training, so that planted labels stop teaching the models their lie (flips near the
-decision boundary bend it otherwise).
+randomised trees on up to `SMALL_ROWS` rows; above it, a vote of each row's `GRAPH_VOTERS` nearest
+rows of the screen's one neighbour search (a sample of `SMALL_ROWS` rows) that lie outside the row's
+fold. The average of their probabilities is taken twice: once on all rows, then again with the rows
+the first pass contradicted left out of training, so that planted labels stop teaching the models their
+lie (flips near the decision boundary bend it otherwise).
 
 Two rules decide, on the second pass:
 - **noise model** (`PW-DATA-201`): a model of how labels go wrong (a share `rho` of rows relabelled,
@@ -30,12 +30,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipewarden.data._screen._neighbors import Neighbours, neighbours
+
 __all__ = ["LabelScores", "score_labels"]
 
 logger = logging.getLogger(__name__)
 
 SMALL_ROWS = 20_000
 FOLDS = 5
+#: Above SMALL_ROWS: how many nearest rows the one neighbour search keeps per row, and how many of those
+#: outside the row's fold (and, on the second pass, not suspect) vote on its label.
+GRAPH_NEIGHBOURS = 30
+GRAPH_VOTERS = 10
 DISAGREEMENT_ODDS = 2.0
 _EPS = 1e-9
 
@@ -57,24 +63,19 @@ class LabelScores:
     estimated_clean_error: float  # the ensemble's estimated error rate on clean rows
 
 
-def _models(n: int, seed: int) -> list[object]:
+def _models(seed: int) -> list[object]:
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
 
-    if n <= SMALL_ROWS:
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.svm import SVC
-
-        return [
-            LogisticRegression(max_iter=2000, C=1.0),
-            CalibratedClassifierCV(SVC(C=10.0, random_state=seed), ensemble=False, cv=3),
-            KNeighborsClassifier(n_neighbors=10, weights="distance"),
-            ExtraTreesClassifier(n_estimators=200, min_samples_leaf=2, n_jobs=2, random_state=seed),
-        ]
-    # Above SMALL_ROWS, fitting the others on every fold costs minutes on 2 cores; nearest neighbours on a
-    # sample of SMALL_ROWS rows are as accurate on large tables as gradient-boosted trees and cost seconds.
-    return [KNeighborsClassifier(n_neighbors=10, weights="distance", algorithm="brute")]
+    return [
+        LogisticRegression(max_iter=2000, C=1.0),
+        CalibratedClassifierCV(SVC(C=10.0, random_state=seed), ensemble=False, cv=3),
+        KNeighborsClassifier(n_neighbors=10, weights="distance"),
+        ExtraTreesClassifier(n_estimators=200, min_samples_leaf=2, n_jobs=2, random_state=seed),
+    ]
 
 
 def _folds(y: np.ndarray, groups: np.ndarray | None, seed: int) -> tuple[np.ndarray, int]:
@@ -109,16 +110,12 @@ def _cross_fit(
 
     n = len(y)
     proba = np.zeros((n, classes))
-    models = _models(n, seed)
+    models = _models(seed)
     for number in range(folds):
         test = np.flatnonzero(fold == number)
         train = np.flatnonzero((fold != number) & train_mask)
         if len(test) == 0:
             continue
-        if len(train) > SMALL_ROWS:
-            # Above SMALL_ROWS each fold trains on a fixed sample of its rows: the screen stays at
-            # seconds on 100k rows, and a sample that large still learns every class's shape.
-            train = np.sort(np.random.default_rng(seed + number).choice(train, SMALL_ROWS, replace=False))
         present = np.unique(y[train])
         if len(present) < 2:
             proba[test] = np.bincount(y[train], minlength=classes) / max(len(train), 1)
@@ -144,35 +141,75 @@ def _cross_fit(
     return proba
 
 
-def _noise_model(proba: np.ndarray, y: np.ndarray) -> tuple[float, float, float, np.ndarray]:
-    """Fit (temperature, rho, runner-up share) by maximum likelihood; return them and each row's
-    posterior probability of carrying a wrong label."""
-    n, k = proba.shape
+def _graph_vote(
+    graph: Neighbours, y: np.ndarray, classes: int, *, train_mask: np.ndarray, fold: np.ndarray
+) -> np.ndarray:
+    """Out-of-fold class probabilities above SMALL_ROWS: each row's nearest rows from the one neighbour
+    search, kept only outside its fold and in `train_mask`, the first GRAPH_VOTERS of them voting with
+    weight 1 / distance (as a distance-weighted nearest-neighbour classifier does). Fitting a model per
+    fold and pass on that many rows costs minutes on 2 cores; the vote costs milliseconds, and nearest
+    neighbours on a sample that large are as accurate on big tables as the slower models."""
+    index, distance = graph.index, graph.distance
+    usable = (fold[index] != fold[:, None]) & train_mask[index]
+    usable &= np.cumsum(usable, axis=1) <= GRAPH_VOTERS
+    # A zero distance (an exact copy in another fold) outweighs the rest, as in scikit-learn's weighting.
+    weight = np.where(usable, 1.0 / np.maximum(distance, 1e-12), 0.0)
+    voted = y[index]
+    proba = np.stack([(weight * (voted == c)).sum(axis=1) for c in range(classes)], axis=1)
+    total = proba.sum(axis=1, keepdims=True)
+    prior = np.bincount(y[train_mask], minlength=classes) / max(int(train_mask.sum()), 1)
+    # A row none of whose neighbours may vote (all in its fold or suspect) gets the training rows' prior.
+    return np.where(total > 0, proba / np.where(total > 0, total, 1.0), prior)
+
+
+def _wrong_label(q: np.ndarray, y: np.ndarray, share: float) -> np.ndarray:
+    """How likely each row's given label is under the wrong-label part of the noise model: a wrong label
+    lands on class l either uniformly among the other classes or, near the boundary, in proportion to
+    how close the features come to l (summed over true classes c != l)."""
+    n, k = q.shape
     rows = np.arange(n)
-    logp = np.log(np.clip(proba, _EPS, 1.0))
-    best: tuple[float, float, float, float, np.ndarray] | None = None
+    q_given = q[rows, y]
+    uniform = (1.0 - q_given) / (k - 1)
+    ratio = q / np.clip(1.0 - q, _EPS, None)
+    runner_up = q_given * (ratio.sum(axis=1) - ratio[rows, y])
+    result: np.ndarray = share * runner_up + (1.0 - share) * uniform
+    return result
+
+
+def _tempered(logp: np.ndarray, temperature: float) -> np.ndarray:
+    q = np.exp((logp - logp.max(axis=1, keepdims=True)) / temperature)
+    result: np.ndarray = q / q.sum(axis=1, keepdims=True)
+    return result
+
+
+def _noise_model(proba: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[float, float, float, np.ndarray]:
+    """Fit (temperature, rho, runner-up share) by maximum likelihood; return them and each row's
+    posterior probability of carrying a wrong label. Above SMALL_ROWS rows the three numbers are fitted
+    on a random SMALL_ROWS of them (they are the same to two digits) and the posterior computed for all."""
+    n = len(y)
+    fit = np.arange(n)
+    if n > SMALL_ROWS:
+        fit = np.sort(np.random.default_rng(seed).choice(n, SMALL_ROWS, replace=False))
+    logp_all = np.log(np.clip(proba, _EPS, 1.0))
+    logp, given = logp_all[fit], y[fit]
+    best: tuple[float, float, float, float] | None = None
     rhos = np.linspace(0.0, 0.45, 46)
     for temperature in np.exp(np.linspace(np.log(0.1), np.log(3.0), 30)):
-        q = np.exp((logp - logp.max(axis=1, keepdims=True)) / temperature)
-        q /= q.sum(axis=1, keepdims=True)
-        q_given = q[rows, y]
-        # A wrong label lands on class l either uniformly among the other classes or, near the
-        # boundary, in proportion to how close the features come to l: sum over true classes c != l.
-        uniform = (1.0 - q_given) / (k - 1)
-        ratio = q / np.clip(1.0 - q, _EPS, None)
-        runner_up = q_given * (ratio.sum(axis=1) - ratio[rows, y])
+        q = _tempered(logp, float(temperature))
+        q_given = q[np.arange(len(given)), given]
         for share in (0.0, 0.25, 0.5, 0.75, 1.0):
-            wrong = share * runner_up + (1.0 - share) * uniform
+            wrong = _wrong_label(q, given, share)
             likelihood = np.log((1.0 - rhos[:, None]) * q_given + rhos[:, None] * wrong + 1e-300).sum(axis=1)
             j = int(np.argmax(likelihood))
             if best is None or likelihood[j] > best[0]:
-                rho = float(rhos[j])
-                noisy = rho * wrong
-                posterior = noisy / (noisy + (1.0 - rho) * q_given + 1e-300)
-                best = (float(likelihood[j]), float(temperature), rho, share, posterior)
+                best = (float(likelihood[j]), float(temperature), float(rhos[j]), share)
     if best is None:  # never: the grids are not empty
         raise ValueError("noise model: nothing fitted")
-    return best[1], best[2], best[3], best[4]
+    _, temperature, rho, share = best
+    q = _tempered(logp_all, temperature)
+    noisy = rho * _wrong_label(q, y, share)
+    posterior = noisy / (noisy + (1.0 - rho) * q[np.arange(n), y] + 1e-300)
+    return temperature, rho, share, posterior
 
 
 def _select(posterior: np.ndarray, fpr: float) -> np.ndarray:
@@ -187,28 +224,47 @@ def _select(posterior: np.ndarray, fpr: float) -> np.ndarray:
 
 
 def score_labels(
-    x: np.ndarray, raw: np.ndarray, y: np.ndarray, *, fpr: float, seed: int, groups: np.ndarray | None = None
+    x: np.ndarray,
+    raw: np.ndarray,
+    y: np.ndarray,
+    *,
+    fpr: float,
+    seed: int,
+    groups: np.ndarray | None = None,
+    graph: Neighbours | None = None,
 ) -> LabelScores:
     """Score every row's label (see the module docstring). `x` is scaled, `raw` in the data's units;
-    `groups` (a group's first row, per row) keeps near-duplicates in one fold."""
+    `groups` (a group's first row, per row) keeps near-duplicates in one fold; `graph`, above SMALL_ROWS,
+    is the screen's neighbour search with at least GRAPH_NEIGHBOURS per row (searched here without it)."""
     classes = int(y.max()) + 1
     n = len(y)
-    # Large tables are searched by nearest neighbours only, in single precision (see _models).
-    features = x.astype(np.float32) if n > SMALL_ROWS else x
     rows = np.arange(n)
     everyone = np.ones(n, dtype=bool)
     fold, folds = _folds(y, groups, seed)
-    first = _cross_fit(features, y, classes, train_mask=everyone, fold=fold, folds=folds, seed=seed)
+    if n > SMALL_ROWS:
+        search = graph
+        if search is None or search.index.shape[1] < GRAPH_NEIGHBOURS:
+            search = neighbours(x, k=GRAPH_NEIGHBOURS, seed=seed)
+
+        def probabilities(train_mask: np.ndarray, _seed: int) -> np.ndarray:
+            return _graph_vote(search, y, classes, train_mask=train_mask, fold=fold)
+
+    else:
+
+        def probabilities(train_mask: np.ndarray, _seed: int) -> np.ndarray:
+            return _cross_fit(x, y, classes, train_mask=train_mask, fold=fold, folds=folds, seed=_seed)
+
+    first = probabilities(everyone, seed)
     first_given = first[rows, y]
     suspects = first.max(axis=1) > first_given * DISAGREEMENT_ODDS + _EPS
-    second = _cross_fit(features, y, classes, train_mask=~suspects, fold=fold, folds=folds, seed=seed + 1)
+    second = probabilities(~suspects, seed + 1)
     given = second[rows, y]
     others = second.copy()
     others[rows, y] = -1.0
     top_other = others.max(axis=1)
     top_class = second.argmax(axis=1)
     disagreement = top_other > given * DISAGREEMENT_ODDS + _EPS
-    temperature, rho, share, posterior = _noise_model(second, y)
+    temperature, rho, share, posterior = _noise_model(second, y, seed=seed)
     noise = _select(posterior, fpr)
     # Expected clean rows among the disagreements, by the noise model's own accounting.
     clean_weight = float((1.0 - posterior).sum())

@@ -1,8 +1,9 @@
 """Nearest neighbours by brute force (scikit-learn's chunked, multi-threaded search), bounded in memory.
 
 Exact up to `EXACT_ROWS` rows; above it, each row's neighbours are searched among a fixed random sample
-of `EXACT_ROWS` rows (and the row itself is never its own neighbour). The sample keeps the screen at
-seconds on 100k rows while the distances still measure how crowded a row's neighbourhood is.
+of `EXACT_ROWS` rows, drawn from the seed and the data's own digest (and the row itself is never its
+own neighbour). The sample keeps the screen at seconds on 100k rows while the distances still measure
+how crowded a row's neighbourhood is.
 """
 
 from __future__ import annotations
@@ -25,16 +26,31 @@ class Neighbours:
     distance: np.ndarray  # (n, k) float64
     exact: bool
 
+    def nearest(self, k: int) -> Neighbours:
+        """The same search cut to each row's `k` nearest."""
+        return Neighbours(index=self.index[:, :k], distance=self.distance[:, :k], exact=self.exact)
 
-def neighbours(points: np.ndarray, *, k: int, seed: int = 0) -> Neighbours:
-    """The `k` nearest other rows of every row of `points`."""
+
+def _sampler(points: np.ndarray, seed: int) -> np.random.Generator:
+    """The random source of the sample: the seed and a digest of the rows themselves. The same data and
+    seed give the same sample; a person planting rows cannot know in advance which positions it will
+    hold (with the seed alone, rows planted where the sample falls would be every other row's judge)."""
+    import hashlib
+
+    digest = hashlib.blake2b(np.ascontiguousarray(points).tobytes(), digest_size=8).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest, "little")])
+
+
+def neighbours(points: np.ndarray, *, k: int, seed: int = 0, sample: int = EXACT_ROWS) -> Neighbours:
+    """The `k` nearest other rows of every row of `points`, searched among all rows up to `sample` rows and
+    among a fixed random sample of `sample` rows above it."""
     from sklearn.neighbors import NearestNeighbors
 
     n = points.shape[0]
     candidates = np.arange(n)
-    exact = n <= EXACT_ROWS
+    exact = n <= sample
     if not exact:
-        candidates = np.sort(np.random.default_rng(seed).choice(n, EXACT_ROWS, replace=False))
+        candidates = np.sort(_sampler(points, seed).choice(n, sample, replace=False))
     k = max(1, min(k, len(candidates) - 1))
     # Single precision halves the cost; distances to 7 digits are plenty to rank neighbours.
     points = points.astype(np.float32, copy=False)

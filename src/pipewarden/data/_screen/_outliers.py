@@ -10,6 +10,10 @@ all rows, and again within a class), the score also weighs the row's robust Maha
 (minimum covariance determinant, fitted on a sample): correlated columns make a point that is ordinary
 in every column alone stand out, and the two scores' consensus has lighter tails on skewed data than
 either alone.
+
+Within a class of more than `CLASS_SAMPLE` rows, the neighbours are searched among a sample of that many
+of its rows, and above `EXACT_ROWS` rows the class is described by neighbour distances alone (that many
+rows pin its shape down, and a robust covariance per class would cost seconds each).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipewarden.data._screen._calibrate import robust_z, upper_threshold
-from pipewarden.data._screen._neighbors import Neighbours, neighbours
+from pipewarden.data._screen._neighbors import EXACT_ROWS, Neighbours, neighbours
 
 __all__ = ["OutlierScores", "score_outliers"]
 
 K = 10
 MAHALANOBIS_ROWS_PER_FEATURE = 5
 _MCD_SAMPLE = 5_000
+CLASS_SAMPLE = 5_000
 #: A class with fewer rows than this is too small to say what is far within it.
 MIN_CLASS_ROWS = 3 * K
 
@@ -88,9 +93,9 @@ def score_outliers(
             rows = np.flatnonzero(labels == code)
             if len(rows) < MIN_CLASS_ROWS:
                 continue
-            within = neighbours(x[rows], k=K, seed=seed)
+            within = neighbours(x[rows], k=K, seed=seed, sample=CLASS_SAMPLE)
             z = robust_z(_log_mean_distance(within))
-            shape_z = _mahalanobis_z(x[rows], seed) if table else None
+            shape_z = _mahalanobis_z(x[rows], seed) if table and len(rows) <= EXACT_ROWS else None
             class_z[rows] = robust_z(z + shape_z) if shape_z is not None else z
     threshold = upper_threshold(fpr / parts)
     return OutlierScores(

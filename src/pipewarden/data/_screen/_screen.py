@@ -14,7 +14,7 @@ import numpy as np
 from pipewarden.data._screen._backdoor import Trigger, find_triggers
 from pipewarden.data._screen._duplicates import DuplicateScores, find_duplicates
 from pipewarden.data._screen._features import Features, encode
-from pipewarden.data._screen._labels import LabelScores, score_labels
+from pipewarden.data._screen._labels import GRAPH_NEIGHBOURS, SMALL_ROWS, LabelScores, score_labels
 from pipewarden.data._screen._neighbors import neighbours
 from pipewarden.data._screen._outliers import K, OutlierScores, score_outliers
 from pipewarden.data._screen._shift import Shift, compare
@@ -113,7 +113,10 @@ def screen(
     labels = features.labels
     hits: dict[str, dict[int, dict[str, Any]]] = {rule: {} for rule in SCREEN_RULES}
     estimates: dict[str, Any] = {"rows": n, "fpr": fpr, "not_checked": ", ".join(missing)}
-    found = neighbours(x, k=K, seed=seed)
+    # One neighbour search serves every check; above SMALL_ROWS the label check votes with more of them.
+    wide = n > SMALL_ROWS and labels is not None and "labels" in chosen
+    search = neighbours(x, k=GRAPH_NEIGHBOURS if wide else K, seed=seed)
+    found = search.nearest(K)
     dups: DuplicateScores | None = None
     if "duplicates" in chosen or "labels" in chosen:
         dups = find_duplicates(x, labels, found, fpr=fpr, seed=seed)
@@ -127,7 +130,13 @@ def screen(
         )
     if labels is not None and "labels" in chosen:
         scores = score_labels(
-            x, features.raw, labels, fpr=fpr, seed=seed, groups=dups.group if dups else None
+            x,
+            features.raw,
+            labels,
+            fpr=fpr,
+            seed=seed,
+            groups=dups.group if dups else None,
+            graph=search if wide else None,
         )
         _labels(scores, features, hits)
         estimates.update(
