@@ -4,6 +4,10 @@ The score is the mean distance to a row's `K` nearest neighbours (in the scaled 
 rows (`PW-DATA-211`, global) and over the rows with the same label (`PW-DATA-212`, within the class: a
 cat-shaped point labelled dog is ordinary among all rows and alone among the dogs). Log distances are
 compared with their own median and spread; the false-positive rate asked for is split between the two.
+A row is an outlier within its class only when it is both far among its class and farther from its
+class than its distance to all rows explains (the log ratio of the two distances, compared with the
+class's own): a row in a sparse corner of the data is far from its class for the same reason it is far
+from everything, which `PW-DATA-211` already judges, and calling it twice spent the budget twice.
 
 For a table (not an image array) with at least `MAHALANOBIS_ROWS_PER_FEATURE` rows per feature (over
 all rows, and again within a class), the score also weighs the row's robust Mahalanobis distance
@@ -39,6 +43,7 @@ MIN_CLASS_ROWS = 3 * K
 class OutlierScores:
     global_z: np.ndarray
     class_z: np.ndarray  # NaN where the class is too small
+    class_excess: np.ndarray  # robust z of log(class distance / global distance); NaN likewise
     threshold: float
     global_flagged: np.ndarray
     class_flagged: np.ndarray
@@ -81,11 +86,13 @@ def score_outliers(
     table: bool = True,
 ) -> OutlierScores:
     found = everyone if everyone is not None else neighbours(x, k=K, seed=seed)
-    global_z = robust_z(_log_mean_distance(found))
+    global_distance = _log_mean_distance(found)
+    global_z = robust_z(global_distance)
     mahalanobis = _mahalanobis_z(x, seed) if table else None
     if mahalanobis is not None:
         global_z = robust_z(global_z + mahalanobis)
     class_z = np.full(len(x), np.nan)
+    class_excess = np.full(len(x), np.nan)
     parts = 1
     if labels is not None:
         parts = 2
@@ -94,14 +101,18 @@ def score_outliers(
             if len(rows) < MIN_CLASS_ROWS:
                 continue
             within = neighbours(x[rows], k=K, seed=seed, sample=CLASS_SAMPLE)
-            z = robust_z(_log_mean_distance(within))
+            distance = _log_mean_distance(within)
+            class_excess[rows] = robust_z(distance - global_distance[rows])
+            z = robust_z(distance)
             shape_z = _mahalanobis_z(x[rows], seed) if table and len(rows) <= EXACT_ROWS else None
             class_z[rows] = robust_z(z + shape_z) if shape_z is not None else z
     threshold = upper_threshold(fpr / parts)
+    far_in_class = np.nan_to_num(class_z, nan=-np.inf) > threshold
     return OutlierScores(
         global_z=global_z,
         class_z=class_z,
+        class_excess=class_excess,
         threshold=threshold,
         global_flagged=global_z > threshold,
-        class_flagged=np.nan_to_num(class_z, nan=-np.inf) > threshold,
+        class_flagged=far_in_class & (np.nan_to_num(class_excess, nan=-np.inf) > threshold),
     )

@@ -263,6 +263,12 @@ def _outliers(scores: OutlierScores, hits: dict[str, dict[int, dict[str, Any]]])
                 "why": f"its nearest neighbours among {where} are {float(z[row]):.1f} robust standard "
                 f"deviations farther than usual (threshold {scores.threshold:.2f})",
             }
+            if rule == "PW-DATA-212":
+                excess = float(scores.class_excess[row])
+                hits[rule][row]["excess"] = round(excess, 3)
+                hits[rule][row]["why"] += (
+                    f", and {excess:.1f} farther from its class than its distance to all rows explains"
+                )
 
 
 def _duplicates(
