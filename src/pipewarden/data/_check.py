@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipewarden.data._ahead import read_ahead
 from pipewarden.data._contract import Contract
 from pipewarden.data._hashing import Seen, row_hashes, value_hashes
 from pipewarden.data._quarantine import Sinks
@@ -389,8 +390,11 @@ def check(
         # output or quarantine file keep every cell as it was written, so then they are read as text.
         writes = quarantine_path is not None or output_path is not None
         numeric = () if writes else [spec.name for spec in contract.columns if spec.numeric]
-        chunks = iter_table(
-            path, chunk_rows=chunk_rows, label=label, labels_path=labels_path, fmt=fmt, numeric=numeric
+        # The next chunk is parsed while this one is checked (two cores: about half the time on CSV).
+        chunks = read_ahead(
+            iter_table(
+                path, chunk_rows=chunk_rows, label=label, labels_path=labels_path, fmt=fmt, numeric=numeric
+            )
         )
     state = _State(contract=contract, source=name, max_row_findings=max_row_findings, max_tracked=max_tracked)
     sinks = None
