@@ -28,8 +28,10 @@ caller can catch the whole family with one clause. Each part has one base::
     │   ├── DataInputError      a data file is missing, empty, of another format than its name says,
     │   │                       or lacks a column asked for (a label column, say)
     │   └── ContractError       a data contract file is invalid (names the line)
-    └── GuardError              the inference guard: not fitted, or asked to check what it cannot
-        └── RowsRefused         (pipewarden.guard) a guarded predict refused rows; carries the GuardResult
+    ├── GuardError              the inference guard: not fitted, or asked to check what it cannot
+    │   └── RowsRefused         (pipewarden.guard) a guarded predict refused rows; carries the GuardResult
+    └── MonitorError            the monitor
+        └── SinkError           an alert notification could not be delivered (it stays in the outbox)
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.
@@ -61,11 +63,13 @@ __all__ = [
     "IntegrityError",
     "KeyRingError",
     "LoginThrottled",
+    "MonitorError",
     "PipewardenError",
     "ReportError",
     "SafeLoadError",
     "ScanError",
     "ScanInputError",
+    "SinkError",
     "SecondFactorNeeded",
     "StoreError",
     "UnsafeModelError",
@@ -198,3 +202,11 @@ class ContractError(DataError):
 
 class GuardError(PipewardenError):
     """The inference guard cannot do what was asked: not fitted yet, or a batch of the wrong shape."""
+
+
+class MonitorError(PipewardenError):
+    """The monitor: a rule, sink or alert operation that cannot be done."""
+
+
+class SinkError(MonitorError):
+    """An alert notification could not be delivered; the outbox keeps it and tries again."""

@@ -37,7 +37,7 @@ def acting(ws: Workspace, *, actor: str | None = None) -> Acting:
     if token is not None:
         subject = acting_subject(ws, token)
         return Acting(
-            actor=Actor(subject.name, subject.kind, origin),
+            actor=Actor(subject.name, subject.kind, origin, token_id=subject.token_id),
             events=ws.events(),
             authorizer=Policy.for_workspace(ws.root).bind(subject),
         )

@@ -41,6 +41,10 @@ __all__ = [
     "identity_keys",
     "login_throttle",
     "metadata",
+    "monitor_alerts",
+    "monitor_outbox",
+    "monitor_silences",
+    "monitor_state",
     "principals",
     "recovery_codes",
     "role_bindings",
@@ -245,4 +249,76 @@ audit_log_info = Table(
     Column("log_id", String(128), nullable=False),
     Column("created_at", _UTC, nullable=False),
     CheckConstraint("id = 1", name="ck_audit_log_info_one_row"),
+)
+
+# --- monitor -------------------------------------------------------------------------------------
+# Alerts (one open row per fingerprint), silences, the outbox of notifications (written before any is
+# sent, so a sink that is down delays a notification and never loses it) and the monitor's own state
+# (baselines, how far into the audit log it has read), as JSON documents (docs/monitor.md).
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("title", String(256), nullable=False),
+    # The rule's group fields and their values, as a JSON object.
+    Column("labels", Text, nullable=False),
+    # 'firing', 'acknowledged' or 'resolved'.
+    Column("status", String(16), nullable=False),
+    Column("first_seen", _UTC, nullable=False),
+    Column("last_seen", _UTC, nullable=False),
+    Column("detections", Integer, nullable=False),
+    # The latest events behind it (JSON list of events) and the latest detection's numbers (JSON).
+    Column("evidence", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("notified_at", _UTC, nullable=True),
+    Column("notified_detections", Integer, nullable=False, default=0),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_at", _UTC, nullable=True),
+    Column("resolved_at", _UTC, nullable=True),
+    Index("ix_monitor_alerts_fingerprint", "fingerprint"),
+    Index("ix_monitor_alerts_status", "status"),
+    sqlite_autoincrement=True,
+)
+
+monitor_silences = Table(
+    "monitor_silences",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    # Label -> glob pattern, as a JSON object ('rule_id' among the labels).
+    Column("matchers", Text, nullable=False),
+    Column("reason", String(1024), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", _UTC, nullable=False),
+    Column("ends_at", _UTC, nullable=False),
+    # Set when it was ended before `ends_at`.
+    Column("expired_at", _UTC, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+monitor_outbox = Table(
+    "monitor_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("sink", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", _UTC, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", _UTC, nullable=False),
+    Column("delivered_at", _UTC, nullable=True),
+    Column("last_error", String(1024), nullable=True),
+    Index("ix_monitor_outbox_pending", "delivered_at", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("updated_at", _UTC, nullable=False),
 )

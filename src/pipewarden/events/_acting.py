@@ -30,6 +30,9 @@ class Actor:
     name: str
     kind: str = "user"
     origin: str = ""
+    #: The API token or login session the principal presented, by id (never the secret): events carry it
+    #: as `token_id`, so the monitor can follow one credential across origins.
+    token_id: str | None = None
 
 
 class Verdict(Protocol):
@@ -87,7 +90,11 @@ class Acting:
                 resource=resource,
                 outcome=outcome,
                 origin=self.actor.origin,
-                attributes=dict(attributes or {}),
+                attributes=(
+                    {**(attributes or {}), "token_id": self.actor.token_id}
+                    if self.actor.token_id is not None
+                    else dict(attributes or {})
+                ),
             )
         )
 

@@ -227,7 +227,7 @@ class Access:
 
     def _acting(self, actor: Subject, origin: str) -> Acting:
         return Acting(
-            actor=Actor(actor.name, actor.kind, origin),
+            actor=Actor(actor.name, actor.kind, origin, token_id=actor.token_id),
             events=self.events,
             authorizer=self.policy.bind(actor),
         )
