@@ -11,6 +11,7 @@ from pipewarden.cli import (  # noqa: F401  # imported for their side effect: re
     _init,
     _keys,
     _login,
+    _monitor,
     _scan,
     _sign,
     _store,
