@@ -8,8 +8,9 @@ In the manner of Prometheus Alertmanager:
   resolved; a later detection opens a new one.
 - **Timing.** A new alert is notified `group_wait` after it opened (detections arriving meanwhile go in
   the same notification); an alert with new detections since its last notification at most every
-  `group_interval`; an alert still firing with nothing new, again after `repeat_interval`. An
-  acknowledged alert is not notified again unless it resolves and fires anew.
+  `group_interval`; an alert still open with nothing new, again after `repeat_interval` (a reminder
+  that nobody has acknowledged it). An acknowledged alert is not notified again unless it resolves and
+  fires anew.
 - **Silences** match alerts by labels (glob patterns, ``rule_id`` among them) until they end, with a
   reason; a silenced alert is kept and listed but not notified. Creating or ending a silence and
   acknowledging an alert are events through the one events path, so the audit log holds them.
@@ -60,7 +61,7 @@ class Timing:
     group_wait: timedelta = timedelta(seconds=30)
     group_interval: timedelta = timedelta(minutes=5)
     repeat_interval: timedelta = timedelta(hours=4)
-    resolve_after: timedelta = timedelta(hours=1)
+    resolve_after: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 ```yaml
 rules: [rules/ours.yaml]            # more rule files, relative to the workspace, after the built-in ones
 builtin: true                       # false: only the files above
-timing: {group_wait: 30s, group_interval: 5m, repeat_interval: 4h, resolve_after: 1h}
+timing: {group_wait: 30s, group_interval: 5m, repeat_interval: 4h, resolve_after: 24h}
 sinks:
   - {name: console, type: console}
   - {name: file, type: jsonl, path: monitor/alerts.jsonl}

@@ -162,12 +162,24 @@ class Selection:
         return True
 
 
+def _at(doc: Any, key: str, where: str) -> str:
+    """`where` ("file, line N (rule X)") pointing at `key`'s own line in `doc` when it is known."""
+    line = _line(doc, key)
+    if not line:
+        return where
+    head, sep, tail = where.partition(", line ")
+    rest = tail.partition(" ")[2] if sep else ""
+    return f"{head}, line {line}" + (f" {rest}" if rest else "")
+
+
 def _selection(doc: Any, where: str) -> Selection:
     if not isinstance(doc, Mapping) or not doc:
         raise ConfigError(f"{where}: a selection maps event fields to values")
     fields: list[tuple[str, tuple[Test, ...]]] = []
     actions: frozenset[str] | None = None
+    outer = where
     for key, expected in doc.items():
+        where = _at(doc, key, outer)
         name, _, modifier = str(key).partition("|")
         if name not in _TOP_FIELDS and not (
             name.startswith("attributes.") and len(name) > len("attributes.")
@@ -352,15 +364,19 @@ def _correlation(doc: Any, where: str) -> Correlation:
         raise ConfigError(f"{where}: a correlation is a mapping")
     kind = doc.get("type")
     if kind not in CORRELATIONS:
-        raise ConfigError(f"{where}: correlation type {kind!r} is not one of {', '.join(CORRELATIONS)}")
+        raise ConfigError(
+            f"{_at(doc, 'type', where)}: correlation type {kind!r} is not one of {', '.join(CORRELATIONS)}"
+        )
     known = {"type", "timespan", "group_by", "count", "field", "steps", "differ"}
     unknown = sorted(set(doc) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown correlation key {unknown[0]!r}")
-    timespan = parse_duration(doc.get("timespan"), where=f"{where}: timespan")
-    group_by = _group_by(doc, where)
+        raise ConfigError(f"{_at(doc, unknown[0], where)}: unknown correlation key {unknown[0]!r}")
+    timespan = parse_duration(doc.get("timespan"), where=f"{_at(doc, 'timespan', where)}: timespan")
+    group_by = _group_by(doc, _at(doc, "group_by", where))
     if kind == "event_count":
-        return Correlation(kind=kind, timespan=timespan, group_by=group_by, count=_count(doc, where))
+        return Correlation(
+            kind=kind, timespan=timespan, group_by=group_by, count=_count(doc, _at(doc, "count", where))
+        )
     if kind == "value_count":
         name = doc.get("field")
         if not isinstance(name, str) or (name not in _TOP_FIELDS and not name.startswith("attributes.")):
@@ -375,7 +391,7 @@ def _correlation(doc: Any, where: str) -> Correlation:
     for number, step in enumerate(steps, 1):
         if not isinstance(step, Mapping) or set(step) != {"name", "selection"}:
             raise ConfigError(f"{where}: step {number} needs exactly a name and a selection")
-        parsed.append((str(step["name"]), _selection(step["selection"], f"{where}: step {number}")))
+        parsed.append((str(step["name"]), _selection(step["selection"], _at(step, "selection", where))))
     differ = doc.get("differ", [])
     if isinstance(differ, str):
         differ = [differ]
