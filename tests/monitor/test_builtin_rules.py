@@ -12,6 +12,7 @@ from pipewarden.monitor import Engine, builtin_rules
 from tests.monitor.helpers import ev, failed_login, login
 
 MIN = timedelta(minutes=1)
+TOKEN = {"token_id": "T1"}  # an id, not a secret: what events carry of a token
 SEC = timedelta(seconds=1)
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -70,13 +71,13 @@ ATTACKS: dict[str, tuple[Scenario, Scenario]] = {
     ),
     "PW-MON-108": (
         lambda: [
-            ev("token.create", resource="token:ada/T1", token_id="T1", origin="10.0.0.1"),
-            ev("artifact.read", token_id="T1", origin="203.0.113.9", at=5 * MIN),
+            ev("token.create", resource="token:ada/T1", **TOKEN, origin="10.0.0.1"),
+            ev("artifact.read", **TOKEN, origin="203.0.113.9", at=5 * MIN),
         ],
         lambda: [
-            ev("token.create", resource="token:ada/T1", token_id="T1", origin="10.0.0.1"),
-            ev("artifact.read", token_id="T1", origin="10.0.0.1", at=5 * MIN),
-            ev("artifact.read", token_id="T1", origin="203.0.113.9", at=3 * HOUR),  # weeks later, say
+            ev("token.create", resource="token:ada/T1", **TOKEN, origin="10.0.0.1"),
+            ev("artifact.read", **TOKEN, origin="10.0.0.1", at=5 * MIN),
+            ev("artifact.read", **TOKEN, origin="203.0.113.9", at=3 * HOUR),  # weeks later, say
         ],
     ),
     "PW-MON-109": (

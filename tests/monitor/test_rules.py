@@ -66,7 +66,8 @@ def test_modifiers_and_filters_match_as_documented() -> None:
         (RULE + "    correlation: {type: sometimes, timespan: 10m}\n", 13, "correlation type 'sometimes'"),
         (
             RULE
-            + "    baseline: {check: new_origin}\n    correlation: {type: event_count, timespan: 1m, count: 2}\n",
+            + "    baseline: {check: new_origin}\n"
+            + "    correlation: {type: event_count, timespan: 1m, count: 2}\n",
             2,
             "not both",
         ),
