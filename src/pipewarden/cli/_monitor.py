@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipewarden.cli._app import app, err_console
+from pipewarden.cli._app import app, err_console, fail
 from pipewarden.cli._common import WorkspaceOption, emit_report
-from pipewarden.errors import ConfigError
+from pipewarden.errors import ConfigError, PipewardenError
 
 if TYPE_CHECKING:
     from pipewarden.events import Event
@@ -54,6 +55,19 @@ _STATE_CURSOR = "cursor"
 
 
 # --- shared ---------------------------------------------------------------------------------------------
+
+
+def handled(command: Callable[..., None]) -> Callable[..., None]:
+    """Errors the way every command reports them: a message, exit 2 (usage) or 1 (a failed check)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except PipewardenError as exc:
+            raise fail(exc) from None
+
+    return run
 
 
 def _rules(extra: list[Path] | None, no_builtin: bool) -> tuple[Rule, ...]:
@@ -150,6 +164,7 @@ def _severity(text: str) -> Any:
 
 
 @monitor_app.command("replay")
+@handled
 def replay(
     events_file: Annotated[
         Path, typer.Argument(help="Recorded events, one JSON event per line (- for stdin).")
@@ -188,6 +203,7 @@ def replay(
 
 
 @monitor_app.command("ingest")
+@handled
 def ingest(
     events_file: Annotated[
         Path, typer.Argument(help="Events from a stage that runs elsewhere, one per line (- for stdin).")
@@ -309,6 +325,7 @@ def _one_pass(ws: Workspace, monitor: Any, *, alert_on_history: bool) -> tuple[i
 
 
 @monitor_app.command("run")
+@handled
 def run(
     workspace: WorkspaceOption = None,
     follow: Annotated[
@@ -354,6 +371,7 @@ def run(
 
 
 @monitor_app.command("serve-metrics")
+@handled
 def serve_metrics(
     workspace: WorkspaceOption = None,
     host: Annotated[
@@ -419,6 +437,7 @@ def _book(ws: Workspace) -> Any:
 
 
 @alerts_app.command("list")
+@handled
 def alerts_list(
     workspace: WorkspaceOption = None,
     status: Annotated[
@@ -457,6 +476,7 @@ def alerts_list(
 
 
 @alerts_app.command("ack")
+@handled
 def alerts_ack(
     alert_id: Annotated[int, typer.Argument(help="The alert's number.")], workspace: WorkspaceOption = None
 ) -> None:
@@ -472,6 +492,7 @@ def alerts_ack(
 
 
 @alerts_app.command("silence")
+@handled
 def alerts_silence(
     match: Annotated[
         list[str],
@@ -505,6 +526,7 @@ def alerts_silence(
 
 
 @alerts_app.command("silences")
+@handled
 def alerts_silences(workspace: WorkspaceOption = None) -> None:
     """Silences, active and ended."""
     from pipewarden.cli._acting import acting
@@ -526,6 +548,7 @@ def alerts_silences(workspace: WorkspaceOption = None) -> None:
 
 
 @alerts_app.command("expire")
+@handled
 def alerts_expire(
     silence_id: Annotated[int, typer.Argument(help="The silence's number.")],
     workspace: WorkspaceOption = None,
@@ -545,6 +568,7 @@ def alerts_expire(
 
 
 @rules_app.command("list")
+@handled
 def rules_list(
     rules: RulesOption = None,
     no_builtin: NoBuiltinOption = False,
@@ -579,6 +603,7 @@ def rules_list(
 
 
 @rules_app.command("test")
+@handled
 def rules_test(
     rule_file: Annotated[Path, typer.Argument(help="A rule file to check.")],
     events_file: Annotated[

@@ -1,0 +1,122 @@
+"""`pipewarden monitor`, `alerts` and `rules` run as a user runs them: replay, ingest (bad lines kept),
+run over the audit log with a warm start, alerts acknowledged and silenced, rule files checked."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.cli.clirun import run
+from tests.monitor.helpers import T0, ev, failed_login
+
+SEC = timedelta(seconds=1)
+#: Events of the workspace test happen a few minutes ago: alerts on them are still open now.
+RECENT = datetime.now(UTC).replace(microsecond=0) - T0 - timedelta(minutes=10)
+
+
+def _write(path: Path, events: list, extra: list[str] = ()) -> Path:  # type: ignore[type-arg]
+    lines = [e.to_json() for e in events] + list(extra)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_prints_detections_as_findings_with_their_events(tmp_path: Path) -> None:
+    events = [failed_login("ada", at=i * SEC) for i in range(10)]
+    path = _write(tmp_path / "events.jsonl", events, ["{not json"])
+    result = run("monitor", "replay", str(path), "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    by_rule = {f["rule_id"]: f for f in report["findings"]}
+    assert set(by_rule) == {"PW-MON-101", "PW-MON-001"}
+    brute = by_rule["PW-MON-101"]
+    assert brute["severity"] == "high" and brute["references"] == ["T1110.001"]
+    assert brute["evidence"]["group"] == {"resource": "user:ada"}
+    assert len(brute["evidence"]["events"]) == 10 and brute["location"]["row"] == 9
+    assert by_rule["PW-MON-001"]["location"]["row"] == 10 and "not JSON" in by_rule["PW-MON-001"]["message"]
+
+
+def test_replay_of_benign_events_exits_0(tmp_path: Path) -> None:
+    path = _write(tmp_path / "events.jsonl", [ev("artifact.read", at=i * SEC) for i in range(5)])
+    result = run("monitor", "replay", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_test_names_the_bad_line_and_runs_good_rules(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: X\n    title: t\n    severity: sometimes\n    selection: {action: a.b}\n")
+    result = run("rules", "test", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{bad}, line 4" in result.stderr and "sometimes" in result.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "rules:\n  - id: BIG-READ\n    title: big read\n    severity: low\n"
+        "    selection: {action: artifact.read, attributes.size|gt: 100}\n"
+    )
+    assert run("rules", "test", str(good), cwd=tmp_path).returncode == 0
+    events = _write(tmp_path / "e.jsonl", [ev("artifact.read", size=5), ev("artifact.read", size=500)])
+    result = run("rules", "test", str(good), "--events", str(events), "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert [f["location"]["row"] for f in json.loads(result.stdout)["findings"]] == [1]
+    listed = run("rules", "list", "--rules", str(good), "--format", "json", cwd=tmp_path)
+    assert "BIG-READ" in {r["id"] for r in json.loads(listed.stdout)}
+
+
+def test_ingest_run_ack_and_silence_in_a_workspace(tmp_path: Path) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    history = [ev("artifact.read", at=RECENT + i * SEC) for i in range(3)]
+    result = run("monitor", "ingest", str(_write(tmp_path / "old.jsonl", history)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # The first run learns from the history already in the log and alerts on nothing in it.
+    first = run("monitor", "run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "0 detection(s)" in first.stderr
+    attack = [failed_login("ada", at=RECENT + timedelta(minutes=1) + i * SEC) for i in range(10)]
+    attack.append(
+        ev(
+            "audit.verify",
+            resource="audit:log",
+            outcome="error",
+            reason="integrity",
+            at=RECENT + timedelta(minutes=2),
+        )
+    )
+    result = run(
+        "monitor", "ingest", str(_write(tmp_path / "new.jsonl", attack, ['{"v": "wrong"}'])), cwd=tmp_path
+    )
+    assert result.returncode == 1  # one line rejected, and kept
+    rejected = [
+        json.loads(line)
+        for line in (tmp_path / ".pipewarden" / "monitor" / "rejected.jsonl").read_text().splitlines()
+    ]
+    assert rejected == [
+        {
+            "source": str(tmp_path / "new.jsonl"),
+            "line": 12,
+            "error": rejected[0]["error"],
+            "text": '{"v": "wrong"}\n',
+        }
+    ]
+    assert "event format" in rejected[0]["error"]
+    second = run("monitor", "run", cwd=tmp_path)
+    assert "2 detection(s)" in second.stderr, second.stderr
+    listed = json.loads(run("alerts", "list", "--format", "json", cwd=tmp_path).stdout)
+    assert [a["rule_id"] for a in listed] == ["PW-MON-116", "PW-MON-101"]
+    sent = tmp_path / ".pipewarden" / "monitor" / "alerts.jsonl"
+    # Detected from recorded times long past: both were due at once and went to the default sinks.
+    assert sorted(json.loads(line)["rule_id"] for line in sent.read_text().splitlines()) == [
+        "PW-MON-101",
+        "PW-MON-116",
+    ]
+    acked = run("alerts", "ack", str(listed[0]["id"]), cwd=tmp_path)
+    assert acked.returncode == 0 and "acknowledged" in acked.stdout
+    silenced = run(
+        "alerts", "silence", "--match", "rule_id=PW-MON-101", "--reason", "drill", "--for", "1h", cwd=tmp_path
+    )
+    assert silenced.returncode == 0, silenced.stderr
+    assert "drill" in run("alerts", "silences", cwd=tmp_path).stdout
+    bad = run("alerts", "silence", "--match", "nothing", "--reason", "x", cwd=tmp_path)
+    assert bad.returncode == 2 and "LABEL=GLOB" in bad.stderr
+    trail = run("audit", "tail", "-n", "30", "--json", cwd=tmp_path)
+    actions = [json.loads(line)["event"]["action"] for line in trail.stdout.splitlines() if line.strip()]
+    assert "alert.ack" in actions and "alert.silence" in actions and "monitor.ingest" in actions
