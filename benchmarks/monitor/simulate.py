@@ -12,7 +12,8 @@ days are evaluated, with attacks injected at random times:
 - one per built-in rule (brute force, spraying, second-factor guessing, a login from a new origin, work
   at 03:00, a service reading every model, a role granted, a token leaked as it was made, a tampered
   artifact, a malicious model scanned and refused on upload, a run of poisoned batches, adversarial and
-  refused inference traffic, an extraction campaign, an altered audit log);
+  refused inference traffic, an extraction campaign, a pipeline account granting a role, an altered
+  audit log);
 - three campaigns of several steps: credential stuffing -> login from a new origin -> token made and
   used elsewhere -> bulk download; an insider granting themself a role at night and downloading; a
   poisoning run (blocked batches, then a malicious model offered).
@@ -460,6 +461,19 @@ def attacks(sim: Sim, first_day: int, days: int) -> list[Attack]:
         caller="client-z",
         rows=1,
         extraction="suspected_extraction",
+        attack=a,
+    )
+    a, t = attack("a pipeline account grants a role", ("PW-MON-117", "PW-MON-107"))
+    sim.add(
+        t,
+        "role.grant",
+        "svc-pipeline5",
+        "role:admin",
+        origin="10.200.0.6",
+        kind="service",
+        subject="svc-pipeline5",
+        subject_kind="service",
+        scope="*",
         attack=a,
     )
     a, t = attack("audit log altered", ("PW-MON-116",))

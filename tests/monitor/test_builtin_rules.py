@@ -144,6 +144,16 @@ ATTACKS: dict[str, tuple[Scenario, Scenario]] = {
         lambda: [ev("model.predict", resource="model:p/m", caller="c1", extraction="suspected_extraction")],
         lambda: [ev("model.predict", resource="model:p/m", caller="c1", extraction="valid")],
     ),
+    "PW-MON-117": (
+        lambda: [
+            *[ev("artifact.read", actor="svc-train", kind="service", at=i * MIN) for i in range(250)],
+            ev("role.grant", actor="svc-train", kind="service", resource="role:admin", at=300 * MIN),
+        ],
+        lambda: [
+            *[ev("artifact.read", actor="svc-train", kind="service", at=i * MIN) for i in range(250)],
+            ev("role.grant", actor="ada", resource="role:reader", at=300 * MIN),  # a person, PW-MON-107's
+        ],
+    ),
     "PW-MON-116": (
         lambda: [ev("audit.verify", resource="audit:log", outcome="error", reason="integrity")],
         lambda: [ev("audit.verify", resource="audit:log", records=100)],

@@ -1,9 +1,12 @@
 """Baselines: each principal's own history, learned from its events, against which a new event is judged.
 
-Three checks, each kept per rule and per group (by default the actor):
+Four checks, each kept per rule and per group (by default the actor):
 
 - ``new_origin``: the origins the principal has acted from. Once it has `min_history` events, an origin
   never seen before is a detection (once; the origin then joins the history).
+- ``new_action``: the actions the principal has done. Once it has `min_history` events, an action it
+  never did before is a detection (once). A service account does the same few things; one that starts
+  granting roles or reading the audit log is worth a look.
 - ``unusual_hour``: how the principal's events fall over the 24 hours of the day (UTC). Once it has
   `min_history` events, an hour that held at most `max_share` of them is unusual.
 - ``volume``: the principal's total per day (of an attribute such as ``size``, or of events). Once
@@ -62,7 +65,14 @@ class BaselineState:
     def _group(self, key: str) -> dict[str, Any]:
         group = self._groups.get(key)
         if group is None:
-            group = {"total": 0, "origins": {}, "hours": [0] * 24, "days": {}, "fired_day": None}
+            group = {
+                "total": 0,
+                "origins": {},
+                "actions": {},
+                "hours": [0] * 24,
+                "days": {},
+                "fired_day": None,
+            }
             self._groups[key] = group
         return group
 
@@ -72,6 +82,8 @@ class BaselineState:
         check = self.spec.check
         if check == "new_origin":
             result = self._new_origin(group, event)
+        elif check == "new_action":
+            result = self._new_action(group, event)
         elif check == "unusual_hour":
             result = self._unusual_hour(group, event)
         else:
@@ -88,6 +100,8 @@ class BaselineState:
         origins[event.origin] = origins.get(event.origin, 0) + 1
         if len(origins) > MAX_ORIGINS:
             del origins[min(origins, key=lambda o: origins[o])]
+        actions: dict[str, int] = group.setdefault("actions", {})
+        actions[event.action] = actions.get(event.action, 0) + 1
         group["hours"][event.time.hour] += 1
         day = str(int(event.time.timestamp() // _DAY))
         days: dict[str, float] = group["days"]
@@ -101,6 +115,18 @@ class BaselineState:
         return Judgement(
             unusual=ready and not known,
             facts={"origin": event.origin, "known_origins": len(group["origins"]), "history": group["total"]},
+        )
+
+    def _new_action(self, group: dict[str, Any], event: Event) -> Judgement:
+        actions = group.setdefault("actions", {})
+        ready = group["total"] >= self.spec.min_history
+        return Judgement(
+            unusual=ready and event.action not in actions,
+            facts={
+                "action": event.action,
+                "usual_actions": ", ".join(sorted(actions))[:512],
+                "history": group["total"],
+            },
         )
 
     def _unusual_hour(self, group: dict[str, Any], event: Event) -> Judgement:

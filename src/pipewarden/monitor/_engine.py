@@ -92,6 +92,11 @@ class Engine:
             else:
                 for action in actions:
                     self._by_action.setdefault(action, []).append(rule)
+        # Each action's rules with the rules for any action, in the rules' own order.
+        self._by_action = {
+            action: [rule for rule in self.rules if rule in specific or rule.selection.actions is None]
+            for action, specific in self._by_action.items()
+        }
         self._windows: dict[str, dict[tuple[tuple[str, str], ...], _Window]] = {}
         self._sequences: dict[str, dict[tuple[tuple[str, str], ...], _Sequence]] = {}
         self.baselines: dict[str, BaselineState] = {
@@ -101,8 +106,7 @@ class Engine:
         self.now = 0.0
 
     def candidates(self, event: Event) -> list[Rule]:
-        specific = self._by_action.get(event.action)
-        return self._any_action + specific if specific else self._any_action
+        return self._by_action.get(event.action, self._any_action)
 
     def observe(self, event: Event) -> list[Detection]:
         """The detections `event` completes (none for most events)."""

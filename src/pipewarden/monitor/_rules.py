@@ -8,7 +8,7 @@ ATLAS / ATT&CK ids it answers (``techniques``), and one of:
   ``event_count`` (at least ``count`` matching events), ``value_count`` (at least ``count`` distinct
   values of ``field``), or ``temporal`` (the named ``steps`` match in that order);
 - ``selection`` and a ``baseline`` test against the principal's own history: ``new_origin``,
-  ``unusual_hour`` or ``volume`` (see `_baseline`).
+  ``new_action``, ``unusual_hour`` or ``volume`` (see `_baseline`).
 
 A selection maps event fields (``action``, ``actor``, ``actor_kind``, ``resource``, ``outcome``,
 ``origin``, ``attributes.NAME``) to a value or a list of values (any of them); a field name may carry a
@@ -20,6 +20,7 @@ line and what is wrong.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 CORRELATIONS = ("event_count", "value_count", "temporal")
-BASELINE_CHECKS = ("new_origin", "unusual_hour", "volume")
+BASELINE_CHECKS = ("new_origin", "new_action", "unusual_hour", "volume")
 _TOP_FIELDS = ("action", "actor", "actor_kind", "resource", "outcome", "origin")
 _MODIFIERS = ("startswith", "endswith", "contains", "re", "gt", "gte", "lt", "lte", "exists")
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -75,12 +76,6 @@ def parse_duration(text: object, *, where: str) -> float:
     if match is None or int(match.group(1)) == 0:
         raise ConfigError(f"{where}: duration {text!r} is not a positive number followed by s, m, h or d")
     return float(int(match.group(1)) * _UNITS[match.group(2)])
-
-
-def _value(event: Event, name: str) -> Any:
-    if name.startswith("attributes."):
-        return event.attributes.get(name[len("attributes.") :])
-    return getattr(event, name)
 
 
 Test = Callable[[Any], bool]
@@ -125,8 +120,6 @@ def _test(modifier: str | None, expected: Any, where: str) -> Test:
         bound = _number(expected)
         if bound is None:
             raise ConfigError(f"{where}: |{modifier} takes a number, not {expected!r}")
-        import operator
-
         compare: Callable[[float, float], bool] = {
             "gt": operator.gt,
             "gte": operator.ge,
@@ -150,16 +143,35 @@ def _test(modifier: str | None, expected: Any, where: str) -> Test:
 class Selection:
     """Fields an event must all match; each field matches any of its values."""
 
-    fields: tuple[tuple[str, tuple[Test, ...]], ...]
+    #: Per field: how to read it from an event, and whether the value matches (any of the values given).
+    #: Plain text values are tested as one set lookup; the cheapest fields (plain top-level ones) come first.
+    fields: tuple[tuple[Callable[[Event], Any], Test], ...]
     actions: frozenset[str] | None  # the exact actions it can match, when it says (an index for speed)
     source: Mapping[str, Any] = field(default_factory=dict)
 
     def matches(self, event: Event) -> bool:
-        for name, tests in self.fields:
-            value = _value(event, name)
-            if not any(test(value) for test in tests):
+        for read, test in self.fields:
+            if not test(read(event)):
                 return False
         return True
+
+
+def _reader(name: str) -> Callable[[Event], Any]:
+    if name.startswith("attributes."):
+        key = name[len("attributes.") :]
+        return lambda event: event.attributes.get(key)
+    return operator.attrgetter(name)
+
+
+def _any_of(modifier: str | None, values: list[Any], where: str) -> Test:
+    """One test for a field: a set lookup when every value is plain text, else any of the single tests."""
+    if modifier is None and all(isinstance(v, str) for v in values):
+        allowed = frozenset(values)
+        return lambda value: isinstance(value, str) and value in allowed
+    tests = tuple(_test(modifier, v, where) for v in values)
+    if len(tests) == 1:
+        return tests[0]
+    return lambda value: any(test(value) for test in tests)
 
 
 def _at(doc: Any, key: str, where: str) -> str:
@@ -175,7 +187,7 @@ def _at(doc: Any, key: str, where: str) -> str:
 def _selection(doc: Any, where: str) -> Selection:
     if not isinstance(doc, Mapping) or not doc:
         raise ConfigError(f"{where}: a selection maps event fields to values")
-    fields: list[tuple[str, tuple[Test, ...]]] = []
+    fields: list[tuple[int, Callable[[Event], Any], Test]] = []
     actions: frozenset[str] | None = None
     outer = where
     for key, expected in doc.items():
@@ -190,11 +202,15 @@ def _selection(doc: Any, where: str) -> Selection:
         values = expected if isinstance(expected, list) else [expected]
         if not values:
             raise ConfigError(f"{where}: {key!r} lists no values")
-        tests = tuple(_test(modifier or None, v, f"{where}: {key}") for v in values)
-        fields.append((name, tests))
+        test = _any_of(modifier or None, values, f"{where}: {key}")
+        cost = (0 if not modifier else 2) + (1 if name.startswith("attributes.") else 0)
+        fields.append((cost, _reader(name), test))
         if name == "action" and not modifier:
             actions = frozenset(str(v) for v in values)
-    return Selection(fields=tuple(fields), actions=actions, source=dict(doc))
+    fields.sort(key=lambda item: item[0])  # stable: the file's order among equals
+    return Selection(
+        fields=tuple((read, test) for _, read, test in fields), actions=actions, source=dict(doc)
+    )
 
 
 @dataclass(frozen=True)
@@ -212,7 +228,7 @@ class Correlation:
 class Baseline:
     check: str  # one of BASELINE_CHECKS
     group_by: tuple[str, ...] = ("actor",)
-    #: new_origin, unusual_hour: the history a principal needs before it can be judged (events)
+    #: new_origin, new_action, unusual_hour: the history a principal needs before it is judged (events)
     min_history: int = 20
     #: unusual_hour: an hour of the day at most this share of the principal's events fell in is unusual
     max_share: float = 0.01
