@@ -69,8 +69,8 @@ __all__ = [
     "SafeLoadError",
     "ScanError",
     "ScanInputError",
-    "SinkError",
     "SecondFactorNeeded",
+    "SinkError",
     "StoreError",
     "UnsafeModelError",
 ]
