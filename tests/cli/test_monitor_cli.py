@@ -120,3 +120,37 @@ def test_ingest_run_ack_and_silence_in_a_workspace(tmp_path: Path) -> None:
     trail = run("audit", "tail", "-n", "30", "--json", cwd=tmp_path)
     actions = [json.loads(line)["event"]["action"] for line in trail.stdout.splitlines() if line.strip()]
     assert "alert.ack" in actions and "alert.silence" in actions and "monitor.ingest" in actions
+
+
+def test_serve_metrics_answers_on_loopback_and_refuses_other_addresses(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import urllib.request
+
+    from tests.cli.clirun import CLI
+
+    assert run("init", cwd=tmp_path).returncode == 0
+    refused = run("monitor", "serve-metrics", "--host", "0.0.0.0", cwd=tmp_path)  # noqa: S104
+    assert refused.returncode == 2 and "loopback only" in refused.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
+    env.update({"NO_COLOR": "1", "COLUMNS": "200"})
+    child = subprocess.Popen(
+        [*CLI, "monitor", "serve-metrics", "--port", "0", "--interval", "0.2"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        line = child.stderr.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/metrics", line).group(1))  # type: ignore[union-attr]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+            kind = response.headers["Content-Type"]
+        assert kind.startswith("text/plain; version=0.0.4")
+        assert "# TYPE pipewarden_events_total counter" in text
+    finally:
+        child.terminate()
+        child.wait(timeout=20)

@@ -20,10 +20,9 @@ def test_an_error_in_the_reader_is_raised_after_the_items_before_it() -> None:
         yield 2
         raise ValueError("row 3 is ragged")
 
-    seen = []
+    seen: list[int] = []
     with pytest.raises(ValueError, match="row 3 is ragged"):
-        for item in read_ahead(items()):
-            seen.append(item)
+        seen.extend(read_ahead(items()))  # keeps what came before the error
     assert seen == [1, 2]
 
 
