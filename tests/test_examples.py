@@ -16,7 +16,12 @@ EXAMPLES = ROOT / "examples" / "models"
 
 
 @pytest.mark.parametrize(
-    ("script", "folder"), [("make_examples.py", "models"), ("make_data_examples.py", "data")]
+    ("script", "folder"),
+    [
+        ("make_examples.py", "models"),
+        ("make_data_examples.py", "data"),
+        ("make_monitor_examples.py", "monitor"),
+    ],
 )
 def test_examples_are_what_the_script_writes(script: str, folder: str) -> None:
     proc = subprocess.run(
@@ -162,3 +167,33 @@ def test_readme_data_commands_work_as_written(tmp_path: Path) -> None:
     with (tmp_path / "suspects.csv").open(newline="") as fh:
         suspects = {int(row["_pipewarden_row"]) for row in csv.DictReader(fh)}
     assert set(range(600, 620)) <= suspects  # the 8 injected points and the 12 mislabelled copies
+
+
+def test_readme_monitor_commands_work_as_written(tmp_path: Path) -> None:
+    import json
+    import os
+    import shlex
+    import shutil
+
+    shutil.copytree(ROOT / "examples" / "monitor", tmp_path / "examples" / "monitor")
+    commands = _readme_block("Watching it all")
+    assert len(commands) == 2 and commands[0].startswith("pipewarden monitor replay")
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PIPEWARDEN_WORKSPACE", None)
+    for command in commands:
+        proc = subprocess.run(
+            shlex.split(command), cwd=tmp_path, capture_output=True, text=True, env=env, check=False
+        )
+        expected = 1 if "exit 1" in _readme_comment(command) else 0
+        assert proc.returncode == expected, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    replay = subprocess.run(
+        [*shlex.split(commands[0].split("  #")[0]), "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    found = sorted(f["rule_id"] for f in json.loads(replay.stdout)["findings"])
+    assert found == ["PW-MON-101", "PW-MON-108", "PW-MON-110"]  # what the README's comment says
