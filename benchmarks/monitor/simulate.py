@@ -338,7 +338,7 @@ def attacks(sim: Sim, first_day: int, days: int) -> list[Attack]:
     at = t.replace(hour=quiet, minute=17)
     made[-1].start = at
     sim.add(at, "artifact.read", victim, MODELS[0], origin="10.6.0.1", size=3_000_000, attack=a)
-    a, t = attack("a service reads every model", ("PW-MON-106",))
+    a, t = attack("a service reads every model", ("PW-MON-106", "PW-MON-118"))
     for i, model in enumerate(MODELS * 3):
         sim.add(
             t + timedelta(seconds=10 * i),
@@ -491,7 +491,8 @@ def attacks(sim: Sim, first_day: int, days: int) -> list[Attack]:
     # Campaign 1: credential stuffing -> a login from a new origin -> a token -> used elsewhere -> bulk
     # download.
     a, t = attack(
-        "campaign: stuffing to exfiltration", ("PW-MON-101", "PW-MON-104", "PW-MON-108", "PW-MON-106")
+        "campaign: stuffing to exfiltration",
+        ("PW-MON-101", "PW-MON-104", "PW-MON-108", "PW-MON-106", "PW-MON-118"),
     )
     for i in range(12):
         sim.add(
@@ -528,7 +529,7 @@ def attacks(sim: Sim, first_day: int, days: int) -> list[Attack]:
             attack=a,
         )
     # Campaign 2: an insider grants themself a role at night and downloads.
-    a, t = attack("campaign: insider at night", ("PW-MON-107", "PW-MON-105", "PW-MON-106"))
+    a, t = attack("campaign: insider at night", ("PW-MON-107", "PW-MON-105", "PW-MON-106", "PW-MON-118"))
     victim = "person12"
     hours = defaultdict(int)
     for _, e, _ in sim.events:

@@ -65,6 +65,16 @@ ATTACKS: dict[str, tuple[Scenario, Scenario]] = {
             *[ev("artifact.read", at=10 * DAY + i * MIN, size=1_200_000) for i in range(8)],
         ],
     ),
+    "PW-MON-118": (
+        lambda: [
+            *_office_history(),
+            *[ev("artifact.read", at=10 * DAY + i * MIN, size=1) for i in range(60)],
+        ],
+        lambda: [
+            *_office_history(),
+            *[ev("artifact.read", at=10 * DAY + i * MIN, size=1) for i in range(12)],
+        ],
+    ),
     "PW-MON-107": (
         lambda: [ev("role.grant", resource="role:admin", subject="mallory", subject_kind="user", scope="*")],
         lambda: [ev("role.grant", resource="role:admin", outcome="denied", subject="mallory")],

@@ -28,7 +28,7 @@ rules:
 
 def test_builtin_rules_load_with_ids_severities_and_techniques() -> None:
     rules = builtin_rules()
-    assert len(rules) == 17
+    assert len(rules) == 18
     assert all(rule.techniques and rule.title and rule.description and rule.tuning for rule in rules)
     assert next(r for r in rules if r.id == "PW-MON-116").severity.label == "critical"
 
