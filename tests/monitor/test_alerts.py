@@ -125,6 +125,7 @@ def test_a_quiet_alert_resolves_and_a_new_detection_opens_another(database: Data
     book = _book(database, Collect())
     monitor = Monitor(builtin_rules(), book=book)
     _brute(monitor)
+    monitor.tick(T0 + MIN)  # notified
     monitor.tick(T0 + 25 * timedelta(hours=1))
     assert [a.status for a in book.alerts(now=T0)] == ["resolved"]
     _brute(monitor, start=26 * timedelta(hours=1))
@@ -274,3 +275,31 @@ def test_the_receiver_refuses_a_wrong_signature_and_the_alert_stays_queued(
     finally:
         server.shutdown()
     assert Receiver.rejected == 1 and Receiver.received == [] and book.pending() == 1
+
+
+def test_an_alert_on_old_events_is_sent_not_resolved_unseen(database: Database) -> None:
+    # A monitor catching up after days down, or a late batch ingested: the first tick is long after the
+    # events, and the alert must still reach someone before it can resolve.
+    sink = Collect()
+    book = _book(database, sink)
+    monitor = Monitor(builtin_rules(), book=book)
+    _brute(monitor)
+    monitor.tick(T0 + 3 * timedelta(days=1))
+    assert [p["rule_id"] for p in sink.payloads] == ["PW-MON-101"]
+    monitor.tick(T0 + 5 * timedelta(days=1))
+    assert [a.status for a in book.alerts(now=T0)] == ["resolved"]
+
+
+def test_a_sink_that_raises_anything_is_a_failure_and_the_rows_after_it_still_go(database: Database) -> None:
+    class Broken:
+        name = "broken"
+
+        def send(self, payload: Any) -> None:
+            raise ValueError("header with a newline")
+
+    good = Collect()
+    book = _book(database, Broken(), good)
+    monitor = Monitor(builtin_rules(), book=book)
+    _brute(monitor)
+    assert monitor.tick(T0 + MIN) == (1, 1)
+    assert len(good.payloads) == 1 and book.pending() == 1

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 
 from pipewarden.db import Database, monitor_alerts, monitor_outbox, monitor_silences
 from pipewarden.errors import ConfigError
@@ -212,7 +212,11 @@ class AlertBook:
                 .order_by(monitor_alerts.c.id.desc())
                 .limit(1)
             ).first()
-            if row is not None and now - row.last_seen > self.timing.resolve_after:
+            if (
+                row is not None
+                and now - row.last_seen > self.timing.resolve_after
+                and (row.notified_at is not None or row.status == "acknowledged")
+            ):
                 conn.execute(
                     monitor_alerts.update()
                     .where(monitor_alerts.c.id == row.id)
@@ -260,11 +264,14 @@ class AlertBook:
         notified: list[Alert] = []
         silences = [s for s in self.silences() if s.active(now)]
         with self.db.transaction() as conn:
+            # A quiet alert resolves, but only once somebody was told of it (or acknowledged it): alerts
+            # on old events (a monitor catching up, a late batch ingested) are sent, not resolved unseen.
             conn.execute(
                 monitor_alerts.update()
                 .where(
                     monitor_alerts.c.status != "resolved",
                     monitor_alerts.c.last_seen < now - self.timing.resolve_after,
+                    or_(monitor_alerts.c.notified_at.is_not(None), monitor_alerts.c.status == "acknowledged"),
                 )
                 .values(status="resolved", resolved_at=now)
             )
@@ -336,6 +343,8 @@ class AlertBook:
                     sink.send(json.loads(row.payload))
                 except SinkError as exc:
                     error = str(exc)
+                except Exception as exc:  # a sink's own bug must not stop the rows after this one
+                    error = f"{row.sink}: {type(exc).__name__}: {exc}"
             with self.db.transaction() as conn:
                 if error is None:
                     conn.execute(

@@ -21,6 +21,7 @@ reloaded, and it can be warmed from recorded events with `learn()`.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +48,8 @@ def _amount(event: Event, name: str) -> float:
     if not name:
         return 1.0
     value = event.attributes.get(name.removeprefix("attributes."))
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0  # an amount that is not a finite number adds nothing (NaN would blind the day's total)
     return max(float(value), 0.0)
 
 

@@ -10,7 +10,8 @@ its group afresh: the next detection needs a full new window's worth of events.
 
 from __future__ import annotations
 
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,11 @@ __all__ = ["EVIDENCE", "Detection", "Engine"]
 #: Events kept as evidence per detection (the latest ones).
 EVIDENCE = 20
 _SWEEP_EVERY = 4096
+#: The group of a rule without a correlation or baseline.
+_MATCH_GROUP = ("actor", "resource")
+#: How far one event may move the engine's clock (which only decides when idle groups are forgotten):
+#: an event dated in the future (a wrong clock, or a forged line) must not expire every window at once.
+_SKEW = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +58,29 @@ def _key(event: Event, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
 class _Window:
     """Matching events of one group of one correlation, inside its timespan."""
 
-    __slots__ = ("evidence", "last", "times", "values")
+    __slots__ = ("counts", "evidence", "last", "times", "values")
 
-    def __init__(self) -> None:
-        self.times: deque[float] = deque()
+    def __init__(self, cap: int | None) -> None:
+        # event_count needs only the latest `count` times: an older one cannot complete a window the
+        # latest ones do not. value_count keeps every time in the window, with its value.
+        self.times: deque[float] = deque(maxlen=cap)
         self.values: deque[str] = deque()  # value_count: the counted field's value per time
-        self.evidence: deque[Event] = deque(maxlen=EVIDENCE)
+        self.counts: Counter[str] = Counter()  # value_count: how many times each value is in the window
+        self.evidence: deque[tuple[float, Event]] = deque(maxlen=EVIDENCE)
         self.last = 0.0
 
     def drop_before(self, start: float) -> None:
-        times, values = self.times, self.values
+        times, values, counts = self.times, self.values, self.counts
         while times and times[0] < start:
             times.popleft()
             if values:
-                values.popleft()
+                value = values.popleft()
+                counts[value] -= 1
+                if not counts[value]:
+                    del counts[value]
+        evidence = self.evidence
+        while evidence and evidence[0][0] < start:
+            evidence.popleft()
 
 
 class _Sequence:
@@ -111,7 +126,10 @@ class Engine:
     def observe(self, event: Event) -> list[Detection]:
         """The detections `event` completes (none for most events)."""
         when = event.time.timestamp()
-        self.now = max(self.now, when)
+        # The clock that expires idle groups moves at most _SKEW past where it was (the first event: past
+        # the wall clock): one event dated years ahead cannot make every window look expired.
+        limit = (self.now if self.now else time.time()) + _SKEW
+        self.now = max(self.now, min(when, limit))
         self._seen += 1
         if self._seen % _SWEEP_EVERY == 0:
             self.sweep()
@@ -123,7 +141,9 @@ class Engine:
             if rule.baseline is not None:
                 detection = self._baseline(rule, rule.baseline, event, when)
             elif rule.correlation is None:
-                detection = Detection(rule, (), when, (event,))
+                # One alert per actor and resource: a second actor's grant or tamper is a new alert, not
+                # a repeat of one somebody has already acknowledged.
+                detection = Detection(rule, _key(event, _MATCH_GROUP), when, (event,))
             elif rule.correlation.kind == "temporal":
                 detection = self._temporal(rule, rule.correlation, event, when)
             else:
@@ -151,28 +171,29 @@ class Engine:
         windows = self._windows.setdefault(rule.id, {})
         window = windows.get(key)
         if window is None:
-            window = windows[key] = _Window()
+            window = windows[key] = _Window(spec.count if spec.kind == "event_count" else None)
         window.drop_before(when - spec.timespan)
         window.times.append(when)
-        window.evidence.append(event)
+        window.evidence.append((when, event))
         window.last = when
         if spec.kind == "event_count":
             if len(window.times) < spec.count:
                 return None
             facts: dict[str, Any] = {"count": len(window.times), "timespan_seconds": spec.timespan}
         else:
-            window.values.append(_field(event, spec.field))
-            distinct = set(window.values)
-            if len(distinct) < spec.count:
+            value = _field(event, spec.field)
+            window.values.append(value)
+            window.counts[value] += 1
+            if len(window.counts) < spec.count:
                 return None
             facts = {
-                "distinct": len(distinct),
+                "distinct": len(window.counts),
                 "field": spec.field,
-                "values": sorted(distinct)[:EVIDENCE],
+                "values": sorted(window.counts)[:EVIDENCE],
                 "count": len(window.times),
                 "timespan_seconds": spec.timespan,
             }
-        evidence = tuple(window.evidence)
+        evidence = tuple(e for _, e in window.evidence)
         del windows[key]  # a fresh window for the next detection
         return Detection(rule, key, when, evidence, facts)
 
@@ -194,7 +215,8 @@ class Engine:
             if not selection.matches(event):
                 continue
             if index == 0:
-                reached[0] = (when, event)
+                # A new first step starts the sequence again: later steps of the old one do not count.
+                reached[:] = [(when, event)] + [None] * (len(reached) - 1)
                 break
             if reached[index - 1] is None or first is None:
                 continue

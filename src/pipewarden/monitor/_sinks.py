@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import smtplib
+import ssl
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -94,21 +97,48 @@ def sign_body(secret: bytes, timestamp: str, body: bytes) -> str:
     return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: urllib would follow a POST's 302 with a GET and no body, and call the
+    notification delivered."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
+def _site(url: str) -> str:
+    """A URL without its path and query, for messages: a Slack or webhook URL's path can be a secret."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+
+
 def _post(url: str, body: bytes, headers: Mapping[str, str], name: str, timeout: float) -> None:
     request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))  # noqa: S310
+    site = _site(url)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # scheme checked
+        with _OPENER.open(request, timeout=timeout) as response:
             if not 200 <= response.status < 300:
-                raise SinkError(f"{name}: {url} answered {response.status}")
+                raise SinkError(f"{name}: {site} answered {response.status}")
     except urllib.error.HTTPError as exc:
-        raise SinkError(f"{name}: {url} answered {exc.code}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise SinkError(f"{name}: cannot reach {url} ({getattr(exc, 'reason', exc)})") from None
+        raise SinkError(f"{name}: {site} answered {exc.code}") from None
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
+        raise SinkError(f"{name}: cannot reach {site} ({type(exc).__name__})") from None
 
 
 def _check_url(url: str, name: str) -> str:
-    if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"sink {name}: url {url!r} is not http(s)")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"sink {name}: the url is not a valid URL") from None
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or (port is not None and not 0 < port < 65536)
+    ):
+        raise ConfigError(f"sink {name}: the url must be http(s)://host[:port]/..., not {_site(url)}")
     return url
 
 
@@ -179,16 +209,20 @@ class SmtpSink:
 
     def send(self, payload: Mapping[str, Any]) -> None:
         message = EmailMessage()
-        message["Subject"] = summary(payload)[:200]
+        # Labels come from event fields: a CR or LF in one must not become a header of its own.
+        message["Subject"] = " ".join(summary(payload).split())[:200]
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(json.dumps(payload, indent=2, sort_keys=True, default=str))
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as client:
                 if self.starttls:
-                    client.starttls()
+                    # Verify the server's certificate and name: without a context, Python checks neither.
+                    client.starttls(context=ssl.create_default_context())
                 if self.username is not None and self.password is not None:
                     client.login(self.username, self.password)
                 client.send_message(message)
         except (smtplib.SMTPException, OSError) as exc:
-            raise SinkError(f"{self.name}: cannot send through {self.host}:{self.port} ({exc})") from None
+            raise SinkError(
+                f"{self.name}: cannot send through {self.host}:{self.port} ({type(exc).__name__})"
+            ) from None
