@@ -154,3 +154,72 @@ def test_serve_metrics_answers_on_loopback_and_refuses_other_addresses(tmp_path:
     finally:
         child.terminate()
         child.wait(timeout=20)
+
+
+def test_an_attack_split_across_two_runs_is_still_seen_and_ingested_events_name_their_sender(
+    tmp_path: Path,
+) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    first_half = [failed_login("ada", at=RECENT + i * SEC) for i in range(6)]
+    second_half = [failed_login("ada", at=RECENT + (6 + i) * SEC) for i in range(6)]
+    assert (
+        run(
+            "monitor",
+            "ingest",
+            str(_write(tmp_path / "a.jsonl", [ev("artifact.read", at=RECENT)])),
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    assert "0 detection(s)" in run("monitor", "run", cwd=tmp_path).stderr  # the warm start
+    run("monitor", "ingest", str(_write(tmp_path / "b.jsonl", first_half)), cwd=tmp_path)
+    assert "0 detection(s)" in run("monitor", "run", "--alert-on-history", cwd=tmp_path).stderr
+    run("monitor", "ingest", str(_write(tmp_path / "c.jsonl", second_half)), cwd=tmp_path)
+    assert "1 detection(s)" in run("monitor", "run", cwd=tmp_path).stderr  # 6 + 6 in one window
+    trail = run("audit", "tail", "-n", "3", "--json", cwd=tmp_path).stdout.splitlines()
+    ingested = [json.loads(line)["event"] for line in trail if '"auth.login"' in line]
+    assert ingested and all(e["attributes"]["ingested_by"] for e in ingested)
+
+
+def test_a_second_follower_is_refused_while_the_first_holds_the_workspace(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import time
+
+    from tests.cli.clirun import CLI
+
+    assert run("init", cwd=tmp_path).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
+    follower = subprocess.Popen(
+        [*CLI, "monitor", "run", "--follow", "--interval", "0.2"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stderr is not None
+        import select
+
+        ready, _, _ = select.select([follower.stderr], [], [], 60)
+        assert ready, "the follower said nothing in a minute"
+        follower.stderr.readline()  # its first pass is done: it holds the lease
+        second = run("monitor", "run", cwd=tmp_path)
+        assert second.returncode == 2 and "another monitor" in second.stderr
+    finally:
+        follower.terminate()
+        follower.wait(timeout=20)
+    time.sleep(0.1)
+
+
+def test_a_bad_ingest_line_with_markup_in_it_is_kept_not_a_crash(tmp_path: Path) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    bad = (
+        '{"v":"pipewarden.event/1","time":"2026-01-01T00:00:00Z","actor":"a","action":"x.y",'
+        '"resource":"r","outcome":"[/x]"}'
+    )
+    result = run(
+        "monitor", "ingest", str(_write(tmp_path / "e.jsonl", [ev("artifact.read")], [bad])), cwd=tmp_path
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "[/x]" in result.stderr

@@ -97,6 +97,10 @@ def test_rule_file_shape_errors(tmp_path: Path) -> None:
         load_rules("", source="empty.yaml")
     with pytest.raises(ConfigError, match="a list under 'rules'"):
         load_rules("rule: {}", source="x.yaml")
+    with pytest.raises(ConfigError, match=r"x\.yaml.*not a plain YAML rule file"):
+        load_rules("rules: &a [*a]", source="x.yaml")
+    with pytest.raises(ConfigError, match=r"x\.yaml, line 2: not a plain YAML rule file"):
+        load_rules("rules:\n  - !!python/name:os.system ''\n", source="x.yaml")
 
 
 def test_a_rule_id_given_twice_names_both_places() -> None:

@@ -80,6 +80,22 @@ def test_settings_file_sinks_routes_and_errors(tmp_path: Path, monkeypatch: pyte
         ("routes:\n  - {min_severity: high, sinks: [pager]}\n", "no sink 'pager'"),
         ("timing: {group_wait: soon}\n", "timing.group_wait"),
         ("builtin: false\n", "no rules"),
+        ("rules: rules/ours.yaml\n", "rules is a list"),
+        (
+            "sinks:\n  - {name: m, type: smtp, host: h, sender: s, recipients: [r], port: abc}\n"
+            "routes:\n  - {min_severity: high, sinks: [m]}\n",
+            "port must be a number",
+        ),
+        (
+            "sinks:\n  - {name: f, type: jsonl}\nroutes:\n  - {min_severity: high, sinks: 5}\n",
+            "sinks is a list",
+        ),
+        (
+            "sinks:\n  - {name: f, type: jsonl}\nroutes:\n  - {min_severity: urgent, sinks: [f]}\n",
+            "route: 'urgent'",
+        ),
+        ("sinks:\n  - {name: f, type: jsonl}\n", "no alert would reach anyone"),
+        ("sinks:\n  - {name: h, type: webhook, url: 'ftp://x/y', secret_env: HOOK_SECRET}\n", "must be http"),
     ]:
         (tmp_path / "monitor.yaml").write_text(text)
         with pytest.raises(ConfigError, match=problem):
@@ -187,3 +203,12 @@ def test_monitor_observe_counts_events_and_detections() -> None:
         == 1
     )
     assert monitor.metrics.get("pipewarden_events_total", {"action": "audit.verify", "outcome": "error"}) == 1
+
+
+def test_a_settings_file_that_only_adds_rules_keeps_the_default_sinks(tmp_path: Path) -> None:
+    (tmp_path / "ours.yaml").write_text(
+        "rules:\n  - id: OURS-1\n    title: t\n    severity: low\n    selection: {action: a.b}\n"
+    )
+    (tmp_path / "monitor.yaml").write_text("rules: [ours.yaml]\n")
+    config = MonitorConfig.for_workspace(tmp_path)
+    assert set(config.sinks) == {"console", "file"} and config.routes

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import secrets
+import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -221,21 +226,24 @@ def ingest(
     ws = Workspace.open(workspace)
     who = acting(ws)
     who.authorize("monitor.ingest", "monitor:events")
+    from rich.markup import escape
+
+    from pipewarden.events import Event
+
     events = ws.events()
     rejected_path = ws.root / "monitor" / "rejected.jsonl"
     accepted = rejected = 0
-    raw = dict(_lines(events_file)) if str(events_file) != "-" else None
-    for number, event, why in _parse(events_file):
-        if event is None:
+    for number, text in _lines(events_file):
+        try:
+            event = Event.from_json(text, source=f"line {number + 1}")
+            # Who sent it goes with it: an ingested event is the sender's word, not pipewarden's own record.
+            event = replace(event, attributes={**event.attributes, "ingested_by": who.actor.name})
+        except ConfigError as exc:
             rejected += 1
-            _keep_rejected(
-                rejected_path,
-                source=str(events_file),
-                line=number + 1,
-                why=why,
-                text=raw.get(number) if raw else None,
+            _keep_rejected(rejected_path, source=str(events_file), line=number + 1, why=str(exc), text=text)
+            err_console().print(
+                f"[yellow]{escape(str(events_file))}: line {number + 1} rejected[/]: {escape(str(exc))}"
             )
-            err_console().print(f"[yellow]{events_file}: line {number + 1} rejected[/]: {why}")
             continue
         events.emit(event)
         accepted += 1
@@ -278,49 +286,98 @@ def _open_monitor(ws: Workspace) -> tuple[Any, Any]:
     return Monitor(config.rules, book=book), config
 
 
-def _cursor(ws: Workspace) -> int | None:
+_STATE_LEASE = "lease"
+#: A follower that has not renewed its lease for this long is taken to be gone.
+_LEASE_SECONDS = 120.0
+_OWNER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _state(conn: Any, name: str) -> dict[str, Any] | None:
     from sqlalchemy import select
 
     from pipewarden.db import monitor_state
 
-    with ws.database().transaction(write=False) as conn:
-        row = conn.execute(select(monitor_state.c.body).where(monitor_state.c.name == _STATE_CURSOR)).first()
-    return int(json.loads(row.body)["seq"]) if row is not None else None
+    row = conn.execute(select(monitor_state.c.body).where(monitor_state.c.name == name)).first()
+    return dict(json.loads(row.body)) if row is not None else None
 
 
-def _save_cursor(ws: Workspace, seq: int) -> None:
+def _put_state(conn: Any, name: str, doc: dict[str, Any]) -> None:
     from pipewarden.db import monitor_state
 
-    body = json.dumps({"seq": seq})
-    now = datetime.now(UTC)
-    with ws.database().transaction() as conn:
-        done = conn.execute(
-            monitor_state.update()
-            .where(monitor_state.c.name == _STATE_CURSOR)
-            .values(body=body, updated_at=now)
-        ).rowcount
-        if not done:
-            conn.execute(monitor_state.insert().values(name=_STATE_CURSOR, body=body, updated_at=now))
+    body, now = json.dumps(doc), datetime.now(UTC)
+    done = conn.execute(
+        monitor_state.update().where(monitor_state.c.name == name).values(body=body, updated_at=now)
+    ).rowcount
+    if not done:
+        conn.execute(monitor_state.insert().values(name=name, body=body, updated_at=now))
+
+
+def _take_lease(ws: Workspace) -> None:
+    """One follower per workspace: two would each see part of the events and send alerts twice."""
+    from pipewarden.db._database import LOCK_MONITOR
+
+    db = ws.database()
+    with db.transaction() as conn:
+        db.lock(conn, LOCK_MONITOR)
+        lease = _state(conn, _STATE_LEASE)
+        now = datetime.now(UTC).timestamp()
+        if lease is not None and lease["owner"] != _OWNER and now - float(lease["at"]) < _LEASE_SECONDS:
+            raise ConfigError(
+                f"another monitor ({lease['owner']}) is following this workspace; run one at a time "
+                f"(its lease ends {_LEASE_SECONDS:.0f} s after its last pass)"
+            )
+        _put_state(conn, _STATE_LEASE, {"owner": _OWNER, "at": now})
+
+
+def _release_lease(ws: Workspace) -> None:
+    db = ws.database()
+    with db.transaction() as conn:
+        lease = _state(conn, _STATE_LEASE)
+        if lease is not None and lease["owner"] == _OWNER:
+            _put_state(conn, _STATE_LEASE, {"owner": _OWNER, "at": 0.0})
 
 
 def _one_pass(ws: Workspace, monitor: Any, *, alert_on_history: bool) -> tuple[int, int]:
-    """Read the audit records after the cursor; returns (events read, detections)."""
-    log = ws.audit_log()
-    cursor = _cursor(ws)
-    start = 1 if cursor is None else cursor + 1
+    """Read the audit records after the cursor; returns (events read, detections).
+
+    A restarted monitor first puts the events of the longest correlation window before the cursor back
+    into its windows (without reporting them), so an attack spanning two runs is still seen whole.
+    """
+    _take_lease(ws)
+    log, db = ws.audit_log(), ws.database()
+    with db.transaction(write=False) as conn:
+        cursor = _state(conn, _STATE_CURSOR)
+    start = 1 if cursor is None else int(cursor["seq"]) + 1
+    if cursor is not None and not getattr(monitor, "primed", False):
+        for entry in log.records(int(cursor.get("prime_from", start)), start - 1):
+            monitor.engine.prime(entry.event)
+    monitor.primed = True
     read = found = 0
-    last = cursor or 0
+    last = start - 1
     warming = cursor is None and not alert_on_history
+    span = monitor.engine.longest_window()
+    recent: deque[tuple[int, float]] = deque()  # (seq, time) of the events inside the longest window
     for entry in log.records(start):
         if warming:
             monitor.engine.learn(entry.event)
+            monitor.engine.prime(entry.event)
         else:
             found += len(monitor.observe(entry.event))
         read += 1
         last = entry.seq
-    if read or cursor is None:
-        _save_cursor(ws, last)
-    monitor.save_state(ws.database())
+        when = entry.event.time.timestamp()
+        recent.append((entry.seq, when))
+        while recent and recent[0][1] < when - span:
+            recent.popleft()
+    if recent:
+        prime_from = recent[0][0]
+    else:
+        prime_from = int(cursor.get("prime_from", start)) if cursor is not None else start
+    # The cursor and the baselines in one transaction: a crash leaves both as they were, and the pass is
+    # read again (its detections may then be recorded twice; no event is skipped).
+    with db.transaction() as conn:
+        _put_state(conn, _STATE_CURSOR, {"seq": last, "prime_from": prime_from})
+        monitor.save_state(db, conn=conn)
     return read, found
 
 
@@ -353,21 +410,26 @@ def run(
     ws = Workspace.open(workspace)
     monitor, _ = _open_monitor(ws)
     monitor.load_state(ws.database())
+    first = True
     try:
         while True:
             read, found = _one_pass(ws, monitor, alert_on_history=alert_on_history)
             delivered, failed = monitor.tick()
-            if read or delivered or failed or not follow:
+            if read or delivered or failed or not follow or first:
+                first = False
                 err_console().print(
                     f"monitor: {read} event(s) read, {found} detection(s), {delivered} notification(s) sent"
                     + (f", {failed} failed (kept in the outbox)" if failed else "")
                 )
+                sys.stderr.flush()  # a follower's lines must reach a pipe (a log collector) as they happen
             if not follow:
                 break
             alert_on_history = True
             time.sleep(max(interval, 0.1))
     except KeyboardInterrupt:
         pass
+    finally:
+        _release_lease(ws)
 
 
 @monitor_app.command("serve-metrics")
@@ -377,8 +439,10 @@ def serve_metrics(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback by default).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port.")] = 9464,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between looks at the log.")] = 2.0,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 9464,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, max=3600.0, help="Seconds between looks at the log.")
+    ] = 2.0,
 ) -> None:
     """Follow the audit log like `monitor run --follow` and serve Prometheus metrics at /metrics."""
     import http.server
@@ -414,9 +478,13 @@ def serve_metrics(
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen ({exc.strerror})") from None
     threading.Thread(target=server.serve_forever, name="pipewarden-metrics", daemon=True).start()
     err_console().print(f"metrics at http://{host}:{server.server_address[1]}/metrics")
+    sys.stderr.flush()
     try:
         while True:
             _one_pass(ws, monitor, alert_on_history=True)
@@ -426,14 +494,19 @@ def serve_metrics(
         pass
     finally:
         server.shutdown()
+        _release_lease(ws)
 
 
 # --- alerts ---------------------------------------------------------------------------------------------
 
 
 def _book(ws: Workspace) -> Any:
-    monitor, _ = _open_monitor(ws)
-    return monitor.book
+    """The alert book for people's commands: no sinks needed (listing, acknowledging and silencing must
+    work on a machine that does not hold the pager's secrets)."""
+    from pipewarden.cli._acting import acting
+    from pipewarden.monitor import AlertBook
+
+    return AlertBook(ws.database(), acting=acting(ws))
 
 
 @alerts_app.command("list")
@@ -480,7 +553,8 @@ def alerts_list(
 def alerts_ack(
     alert_id: Annotated[int, typer.Argument(help="The alert's number.")], workspace: WorkspaceOption = None
 ) -> None:
-    """Acknowledge an alert: someone is on it; it is not notified again unless it fires anew."""
+    """Acknowledge an alert: someone is on it. It is not notified again; once it has been quiet for a day
+    it resolves, and a later detection opens a new alert."""
     from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
 

@@ -30,7 +30,7 @@ DATABASE_URL_ENV = "PIPEWARDEN_DATABASE_URL"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The key of PostgreSQL advisory locks taken by pipewarden ("pwdn" in ASCII), plus a small number per use.
 _LOCK_BASE = 0x7077_646E_0000
-LOCK_MIGRATE, LOCK_AUDIT = 1, 2
+LOCK_MIGRATE, LOCK_AUDIT, LOCK_MONITOR = 1, 2, 3
 
 
 def _normalise(url: str) -> Any:

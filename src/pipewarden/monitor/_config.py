@@ -54,15 +54,13 @@ class MonitorConfig:
     def for_workspace(cls, root: Path) -> MonitorConfig:
         path = root / CONFIG_FILE
         if not path.exists():
-            return cls(
-                rules=builtin_rules(),
-                sinks={"console": ConsoleSink(), "file": JsonlSink(root / "monitor" / "alerts.jsonl")},
-                routes=(Route(Severity.MEDIUM, ("console", "file")),),
-            )
+            return cls.from_doc({}, root=root, source=str(path))
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read the monitor settings ({exc})") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+            raise ConfigError(
+                f"{path}: cannot read the monitor settings ({type(exc).__name__}: {exc})"
+            ) from None
         return cls.from_doc(doc or {}, root=root, source=str(path))
 
     @classmethod
@@ -72,25 +70,37 @@ class MonitorConfig:
         unknown = sorted(set(doc) - {"rules", "builtin", "timing", "sinks", "routes"})
         if unknown:
             raise ConfigError(f"{source}: unknown setting {unknown[0]!r}")
-        sets = [builtin_rules()] if doc.get("builtin", True) else []
-        sets.extend(
-            load_rules(root / str(name), source=str(root / str(name))) for name in doc.get("rules", []) or []
-        )
+        sets = [builtin_rules()] if doc.get("builtin", True) is not False else []
+        files = _list(doc, "rules", source)
+        sets.extend(load_rules(root / str(name), source=str(root / str(name))) for name in files)
         rules = merge_rules(*sets)
         if not rules:
             raise ConfigError(f"{source}: no rules (builtin is false and no rule files are named)")
+        if "sinks" not in doc and "routes" not in doc:
+            # No say on where alerts go: the console and a file, medium and above (never nowhere).
+            doc = {
+                **doc,
+                "sinks": [
+                    {"name": "console", "type": "console"},
+                    {"name": "file", "type": "jsonl", "path": "monitor/alerts.jsonl"},
+                ],
+                "routes": [{"min_severity": "medium", "sinks": ["console", "file"]}],
+            }
         sinks: dict[str, AlertSink] = {}
-        for item in doc.get("sinks", []) or []:
+        for item in _list(doc, "sinks", source):
             sink = _sink(item, root=root, source=source)
             if sink.name in sinks:
                 raise ConfigError(f"{source}: two sinks named {sink.name!r}")
             sinks[sink.name] = sink
         routes = []
-        for item in doc.get("routes", []) or []:
+        for item in _list(doc, "routes", source):
             if not isinstance(item, Mapping) or set(item) != {"min_severity", "sinks"}:
                 raise ConfigError(f"{source}: a route is {{min_severity: ..., sinks: [...]}}, not {item!r}")
-            severity = Severity.parse(str(item["min_severity"]))
-            names = tuple(str(n) for n in item["sinks"] or [])
+            try:
+                severity = Severity.parse(str(item["min_severity"]))
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: route: {exc}") from None
+            names = tuple(str(n) for n in _list(item, "sinks", f"{source}: route for {severity.label}"))
             for name in names:
                 if name not in sinks:
                     raise ConfigError(f"{source}: route for {severity.label} names no sink {name!r}")
@@ -109,7 +119,18 @@ class MonitorConfig:
                 for name, value in timing_doc.items()
             }
         )
+        if sinks and not routes:
+            raise ConfigError(f"{source}: sinks but no routes: no alert would reach anyone")
         return cls(rules=rules, sinks=sinks, routes=tuple(routes), timing=timing)
+
+
+def _list(doc: Mapping[str, Any], key: str, source: str) -> list[Any]:
+    value = doc.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: {key} is a list, not {value!r:.60}")
+    return value
 
 
 def _env(item: Mapping[str, Any], key: str, source: str, name: str) -> str:
@@ -137,12 +158,20 @@ def _sink(item: Any, *, root: Path, source: str) -> AlertSink:
         return SlackSink(_env(item, "url_env", source, name), name=name)
     if kind == "smtp":
         recipients = item.get("recipients") or []
-        if not isinstance(recipients, list) or not recipients:
-            raise ConfigError(f"{source}: sink {name} needs recipients")
+        if (
+            not isinstance(recipients, list)
+            or not recipients
+            or not item.get("host")
+            or not item.get("sender")
+        ):
+            raise ConfigError(f"{source}: sink {name} needs a host, a sender and a list of recipients")
         password = _env(item, "password_env", source, name) if "password_env" in item else None
+        port = item.get("port", 587)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"{source}: sink {name}: port must be a number from 1 to 65535, not {port!r}")
         return SmtpSink(
             str(item.get("host", "")),
-            int(item.get("port", 587)),
+            port,
             sender=str(item.get("sender", "")),
             recipients=tuple(str(r) for r in recipients),
             username=str(item["username"]) if "username" in item else None,

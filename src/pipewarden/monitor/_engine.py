@@ -123,6 +123,24 @@ class Engine:
     def candidates(self, event: Event) -> list[Rule]:
         return self._by_action.get(event.action, self._any_action)
 
+    def prime(self, event: Event) -> None:
+        """Put `event` into the correlation windows without reporting anything (what a restarted monitor
+        does with the events of the last timespan before where it stopped, to rebuild its windows).
+        Baselines are not touched: they are saved and restored whole."""
+        when = event.time.timestamp()
+        self.now = max(self.now, when)
+        for rule in self.candidates(event):
+            if rule.correlation is None or not rule.selects(event):
+                continue
+            if rule.correlation.kind == "temporal":
+                self._temporal(rule, rule.correlation, event, when)
+            else:
+                self._count(rule, rule.correlation, event, when)
+
+    def longest_window(self) -> float:
+        """The longest correlation timespan in force (seconds), 0 without correlations."""
+        return max((rule.correlation.timespan for rule in self.rules if rule.correlation), default=0.0)
+
     def observe(self, event: Event) -> list[Detection]:
         """The detections `event` completes (none for most events)."""
         when = event.time.timestamp()

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from pipewarden.db import Database, monitor_state
 from pipewarden.events import Event
@@ -85,17 +85,19 @@ class Monitor:
             count += 1
         return count
 
-    def save_state(self, db: Database) -> None:
+    def save_state(self, db: Database, *, conn: Connection | None = None) -> None:
+        """Keep the baselines in the database (in `conn`'s transaction when given)."""
+        if conn is None:
+            with db.transaction() as own:
+                self.save_state(db, conn=own)
+            return
         body = json.dumps({rule_id: state.state() for rule_id, state in self.engine.baselines.items()})
         now = datetime.now(UTC)
-        with db.transaction() as conn:
-            updated = conn.execute(
-                monitor_state.update()
-                .where(monitor_state.c.name == _BASELINES)
-                .values(body=body, updated_at=now)
-            ).rowcount
-            if not updated:
-                conn.execute(monitor_state.insert().values(name=_BASELINES, body=body, updated_at=now))
+        updated = conn.execute(
+            monitor_state.update().where(monitor_state.c.name == _BASELINES).values(body=body, updated_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(monitor_state.insert().values(name=_BASELINES, body=body, updated_at=now))
 
     def load_state(self, db: Database) -> bool:
         with db.transaction(write=False) as conn:

@@ -468,6 +468,8 @@ def load_rules(text: str | bytes | Path, *, source: str | None = None) -> tuple[
     source = source or "rules"
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"{source}: not a plain YAML rule file (nested too deep)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""
@@ -478,6 +480,11 @@ def load_rules(text: str | bytes | Path, *, source: str | None = None) -> tuple[
         doc = _plain(node)
     except ConfigError as exc:
         raise ConfigError(f"{source}, {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        # An unknown tag (!!python/object), or an alias that refers to itself.
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{line}: not a plain YAML rule file ({type(exc).__name__})") from None
     if not isinstance(doc, _Doc) or not isinstance(doc.get("rules"), list):
         raise ConfigError(f"{source}: a rule file is a mapping with a list under 'rules'")
     rules = [_rule(item, source) for item in doc["rules"]]
