@@ -8,6 +8,7 @@ from pipewarden.cli import (  # noqa: F401  # imported for their side effect: re
     _account,
     _audit,
     _data,
+    _deps,
     _init,
     _keys,
     _login,

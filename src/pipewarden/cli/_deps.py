@@ -1,0 +1,54 @@
+"""`pipewarden deps`: the dependency audit of a requirements file against an OSV database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipewarden.cli._app import app, fail
+from pipewarden.cli._common import emit_report
+from pipewarden.errors import ConfigError, PipewardenError
+
+
+@app.command("deps")
+def deps(
+    path: Annotated[Path, typer.Argument(help="A requirements file (nested -r and -c files are followed).")],
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", envvar="PIPEWARDEN_OSV_DB", help="An offline OSV database: a folder or zip of records."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", envvar="PIPEWARDEN_FORMAT", help="text, json, sarif or html.")
+    ] = "text",
+    report: Annotated[Path | None, typer.Option("-o", "--report", help="Write the report here.")] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on", envvar="PIPEWARDEN_FAIL_ON", help="Exit 1 on findings at or above this severity."
+        ),
+    ] = "medium",
+) -> None:
+    """Audit dependencies for known vulnerabilities, malicious packages, missing pins and hashes.
+
+    A dependency that cannot be audited is a finding, never a pass. Exit 0 when nothing is at or above
+    --fail-on, 1 when something is, 2 on a usage error (no database, an unreadable file).
+    """
+    from pipewarden.findings import Severity
+    from pipewarden.supply import OfflineDatabase, audit, read_requirements
+
+    try:
+        threshold = Severity.parse(fail_on)
+        if db is None:
+            raise ConfigError(
+                "no vulnerability source: give --db (a folder or zip of OSV records, as OSV publishes per "
+                "ecosystem); without one nothing could be checked, and that is not a pass"
+            )
+        result = audit(read_requirements(path), OfflineDatabase(db))
+        emit_report(result, fmt=fmt, output=report)
+    except PipewardenError as exc:
+        raise fail(exc) from None
+    raise typer.Exit(result.exit_code(threshold))

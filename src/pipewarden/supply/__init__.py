@@ -1,0 +1,28 @@
+"""The supply chain: dependencies against vulnerability advisories, fail closed.
+
+>>> from pathlib import Path
+>>> from pipewarden.supply import OfflineDatabase, audit, read_requirements
+>>> deps = read_requirements(Path("requirements.txt"))  # doctest: +SKIP
+>>> report = audit(deps, OfflineDatabase(Path("osv-pypi.zip")))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pipewarden.supply._audit import DEPS_RULES, audit, smallest_fix
+from pipewarden.supply._database import Lookup, OfflineDatabase, VulnerabilitySource
+from pipewarden.supply._osv import Record, normalize, public_version
+from pipewarden.supply._requirements import Dependency, read_requirements
+
+__all__ = [
+    "DEPS_RULES",
+    "Dependency",
+    "Lookup",
+    "OfflineDatabase",
+    "Record",
+    "VulnerabilitySource",
+    "audit",
+    "normalize",
+    "public_version",
+    "read_requirements",
+    "smallest_fix",
+]

@@ -1,0 +1,117 @@
+"""Requirements files read as pip reads them, and the audit: findings, aliases merged, fixes, fail closed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipewarden.errors import ConfigError
+from pipewarden.supply import OfflineDatabase, audit, read_requirements
+from tests.cli.clirun import run
+from tests.supply.osvfixtures import write_folder
+
+H = "sha256:" + "ab" * 32
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_every_kind_of_line(tmp_path: Path) -> None:
+    _write(tmp_path, "sub/more.txt", "Listed==1.2.3  # from a nested file\n")
+    _write(tmp_path, "constraints.txt", "limited<6\n")
+    main = _write(
+        tmp_path,
+        "requirements.txt",
+        f"""--index-url https://mirror.example/simple
+# a comment
+-r sub/more.txt
+-c constraints.txt
+torchlike[cuda,extra]==2.3.0+cu121 ; python_version >= "3.9" \\
+    --hash={H}
+yaml-ish>=0.5
+-e git+https://example.test/repo.git#egg=localpkg
+./vendor/thing
+weird===not.a.version
+""",
+    )
+    deps = {d.name: d for d in read_requirements(main)}
+    assert deps["Listed"].pinned == "1.2.3" and deps["Listed"].source.endswith("more.txt:1")
+    assert deps["limited"].constraint
+    torch = deps["torchlike"]
+    assert torch.pinned == "2.3.0+cu121" and torch.extras == ("cuda", "extra") and torch.hashes == (H,)
+    assert "python_version" in torch.marker and torch.source.endswith("requirements.txt:5")
+    assert deps["yaml-ish"].pinned is None and deps["yaml-ish"].specifier == ">=0.5"
+    assert deps["localpkg"].note and deps["thing"].note
+    assert deps["weird"].pinned == "not.a.version"  # === takes any text; the audit cannot read it
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        ({"requirements.txt": "-r requirements.txt\n"}, "included in a cycle"),
+        ({"requirements.txt": "-r missing.txt\n"}, "no such requirements file"),
+        ({"requirements.txt": "numpy==1.0\n--frobnicate\n"}, r"requirements\.txt:2: unknown option"),
+        ({"requirements.txt": "numpy===\n"}, r"requirements\.txt:1: not a requirement"),
+    ],
+)
+def test_a_bad_file_names_the_file_and_line(tmp_path: Path, files: dict[str, str], problem: str) -> None:
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    with pytest.raises(ConfigError, match=problem):
+        read_requirements(tmp_path / "requirements.txt")
+
+
+def _audit(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    return audit(
+        read_requirements(_write(tmp_path, "requirements.txt", text)),
+        OfflineDatabase(write_folder(tmp_path / "db")),
+    )
+
+
+def test_the_audit_reports_each_rule_and_merges_aliases(tmp_path: Path) -> None:
+    report = _audit(
+        tmp_path,
+        f"torchlike==2.3.0+cu121 --hash={H}\n"
+        f"listed==1.2.4 --hash={H}\n"
+        f"listed2==1.0 --hash={H}\n"
+        "yaml-ish>=0.5\n"
+        "reqeusts==2.0\n"
+        f"weird===1.0-not-pep440 --hash={H}\n",
+    )
+    by_rule: dict[str, list] = {}  # type: ignore[type-arg]
+    for f in report.findings:
+        by_rule.setdefault(f.rule_id, []).append(f)
+    (torch,) = [f for f in by_rule["PW-DEPS-101"] if f.evidence["package"] == "torchlike"]
+    assert set(torch.evidence["advisories"]) == {"PWTEST-0001", "GHSA-test-0001", "PWTEST-0007"}
+    assert "CVE-0000-00001" in torch.evidence["aliases"] and torch.evidence["fix"] == "2.4.0"
+    assert torch.severity.label == "high" and "upgrade to torchlike==2.4.0" in torch.message
+    assert [f.evidence["package"] for f in by_rule["PW-DEPS-102"]] == ["reqeusts"]
+    assert by_rule["PW-DEPS-102"][0].severity.label == "critical"
+    assert [f.evidence["package"] for f in by_rule["PW-DEPS-201"]] == ["yaml-ish"]
+    assert {f.evidence["package"] for f in by_rule["PW-DEPS-202"]} == {"reqeusts"}
+    assert [f.evidence["reason"] for f in by_rule["PW-DEPS-103"]] == ["version not PEP 440"]
+    (summary,) = by_rule["PW-DEPS-200"]
+    assert summary.evidence["database_age_days"] is not None and summary.evidence["audited"] == 4
+
+
+def test_a_package_the_database_has_no_record_for_is_clean_but_counted(tmp_path: Path) -> None:
+    report = _audit(tmp_path, f"numpy==2.4.0 --hash={H}\n")
+    assert [f.rule_id for f in report.findings] == ["PW-DEPS-200"]
+
+
+def test_the_command_exits_by_findings_and_refuses_to_run_without_a_source(tmp_path: Path) -> None:
+    write_folder(tmp_path / "db")
+    _write(tmp_path, "requirements.txt", f"torchlike==1.2 --hash={H}\n")
+    result = run("deps", "requirements.txt", "--db", "db", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["rule_id"] for f in findings] == ["PW-DEPS-101", "PW-DEPS-200"]
+    assert findings[0]["evidence"]["fix"] == "1.5.0"
+    no_db = run("deps", "requirements.txt", cwd=tmp_path)
+    assert no_db.returncode == 2 and "not a pass" in no_db.stderr
