@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -113,5 +114,78 @@ def test_the_command_exits_by_findings_and_refuses_to_run_without_a_source(tmp_p
     findings = json.loads(result.stdout)["findings"]
     assert [f["rule_id"] for f in findings] == ["PW-DEPS-101", "PW-DEPS-200"]
     assert findings[0]["evidence"]["fix"] == "1.5.0"
-    no_db = run("deps", "requirements.txt", cwd=tmp_path)
-    assert no_db.returncode == 2 and "not a pass" in no_db.stderr
+    missing = run("deps", "requirements.txt", "--db", "nowhere", cwd=tmp_path)
+    assert missing.returncode == 2 and "no such vulnerability database" in missing.stderr
+
+
+# --- the online path: a loopback server speaking the OSV API ------------------------------------------------
+
+
+class _Osv(__import__("http.server").server.BaseHTTPRequestHandler):
+    calls: ClassVar[list[str]] = []
+
+    def _send(self, doc: object, status: int = 200) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        from pipewarden.supply import normalize
+        from tests.supply.osvfixtures import RECORDS
+
+        type(self).calls.append(self.path)
+        queries = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["queries"]
+        results = []
+        for query in queries:
+            name = normalize(query["package"]["name"])
+            ids = [d["id"] for d in RECORDS if normalize(d["affected"][0]["package"]["name"]) == name]
+            results.append({"vulns": [{"id": i} for i in ids]} if ids else {})
+        self._send({"results": results})
+
+    def do_GET(self) -> None:
+        from tests.supply.osvfixtures import RECORDS
+
+        type(self).calls.append(self.path)
+        wanted = self.path.rsplit("/", 1)[-1]
+        doc = next((d for d in RECORDS if d["id"] == wanted), None)
+        self._send(doc if doc else {"message": "Bug not found"}, 200 if doc else 404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_the_osv_api_is_asked_in_one_batch_and_an_unreachable_one_is_no_pass(tmp_path: Path) -> None:
+    import http.server
+    import socket
+    import threading
+
+    from pipewarden.supply import OsvApi
+
+    _Osv.calls = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Osv)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    names = [f"pkg{i}" for i in range(150)]
+    text = "".join(f"{n}==1.0 --hash={H}\n" for n in names) + f"torchlike==2.3.0 --hash={H}\n"
+    deps = read_requirements(_write(tmp_path, "requirements.txt", text))
+    try:
+        api = OsvApi(f"http://127.0.0.1:{server.server_address[1]}")
+        report = audit(deps, api)
+    finally:
+        server.shutdown()
+    assert _Osv.calls.count("/v1/querybatch") == 1  # 151 packages, one query
+    assert sorted(c for c in _Osv.calls if c.startswith("/v1/vulns/")) == [
+        "/v1/vulns/GHSA-test-0001",
+        "/v1/vulns/PWTEST-0001",
+        "/v1/vulns/PWTEST-0007",
+    ]
+    assert [f.evidence["package"] for f in report.findings if f.rule_id == "PW-DEPS-101"] == ["torchlike"]
+    assert not [f for f in report.findings if f.rule_id == "PW-DEPS-103"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    down = audit(deps, OsvApi(f"http://127.0.0.1:{closed}", timeout=2))
+    assert len([f for f in down.findings if f.rule_id == "PW-DEPS-103"]) == 151
+    assert down.exit_code(__import__("pipewarden.findings", fromlist=["Severity"]).Severity.MEDIUM) == 1

@@ -9,7 +9,7 @@ import typer
 
 from pipewarden.cli._app import app, fail
 from pipewarden.cli._common import emit_report
-from pipewarden.errors import ConfigError, PipewardenError
+from pipewarden.errors import PipewardenError
 
 
 @app.command("deps")
@@ -25,6 +25,12 @@ def deps(
         str, typer.Option("--format", "-f", envvar="PIPEWARDEN_FORMAT", help="text, json, sarif or html.")
     ] = "text",
     report: Annotated[Path | None, typer.Option("-o", "--report", help="Write the report here.")] = None,
+    osv_url: Annotated[
+        str,
+        typer.Option(
+            "--osv-url", envvar="PIPEWARDEN_OSV_URL", help="The OSV API to ask when no --db is given."
+        ),
+    ] = "https://api.osv.dev",
     fail_on: Annotated[
         str,
         typer.Option(
@@ -34,20 +40,18 @@ def deps(
 ) -> None:
     """Audit dependencies for known vulnerabilities, malicious packages, missing pins and hashes.
 
-    A dependency that cannot be audited is a finding, never a pass. Exit 0 when nothing is at or above
-    --fail-on, 1 when something is, 2 on a usage error (no database, an unreadable file).
+    With --db the advisories come from an offline OSV database (a folder or zip of records, as OSV
+    publishes per ecosystem); without it, from the OSV API in batched queries. A dependency that cannot
+    be audited (the API unreachable, a version that is not PEP 440) is a finding, never a pass. Exit 0
+    when nothing is at or above --fail-on, 1 when something is, 2 on a usage error.
     """
     from pipewarden.findings import Severity
-    from pipewarden.supply import OfflineDatabase, audit, read_requirements
+    from pipewarden.supply import OfflineDatabase, OsvApi, audit, read_requirements
 
     try:
         threshold = Severity.parse(fail_on)
-        if db is None:
-            raise ConfigError(
-                "no vulnerability source: give --db (a folder or zip of OSV records, as OSV publishes per "
-                "ecosystem); without one nothing could be checked, and that is not a pass"
-            )
-        result = audit(read_requirements(path), OfflineDatabase(db))
+        source = OfflineDatabase(db) if db is not None else OsvApi(osv_url)
+        result = audit(read_requirements(path), source)
         emit_report(result, fmt=fmt, output=report)
     except PipewardenError as exc:
         raise fail(exc) from None

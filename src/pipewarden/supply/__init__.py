@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pipewarden.supply._audit import DEPS_RULES, audit, smallest_fix
-from pipewarden.supply._database import Lookup, OfflineDatabase, VulnerabilitySource
+from pipewarden.supply._database import Lookup, OfflineDatabase, OsvApi, VulnerabilitySource
 from pipewarden.supply._osv import Record, normalize, public_version
 from pipewarden.supply._requirements import Dependency, read_requirements
 
@@ -18,6 +18,7 @@ __all__ = [
     "Dependency",
     "Lookup",
     "OfflineDatabase",
+    "OsvApi",
     "Record",
     "VulnerabilitySource",
     "audit",
