@@ -14,7 +14,13 @@ from pipewarden.errors import PipewardenError
 
 @app.command("deps")
 def deps(
-    path: Annotated[Path, typer.Argument(help="A requirements file (nested -r and -c files are followed).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="requirements.txt, pyproject.toml, poetry.lock, uv.lock, pylock.toml, Pipfile.lock, "
+            "a folder holding them, or an installed environment."
+        ),
+    ] = Path("."),
     db: Annotated[
         Path | None,
         typer.Option(
@@ -46,12 +52,12 @@ def deps(
     when nothing is at or above --fail-on, 1 when something is, 2 on a usage error.
     """
     from pipewarden.findings import Severity
-    from pipewarden.supply import OfflineDatabase, OsvApi, audit, read_requirements
+    from pipewarden.supply import OfflineDatabase, OsvApi, audit, read_dependencies
 
     try:
         threshold = Severity.parse(fail_on)
         source = OfflineDatabase(db) if db is not None else OsvApi(osv_url)
-        result = audit(read_requirements(path), source)
+        result = audit(read_dependencies(path), source)
         emit_report(result, fmt=fmt, output=report)
     except PipewardenError as exc:
         raise fail(exc) from None

@@ -12,8 +12,10 @@ from pipewarden.supply._audit import DEPS_RULES, audit, smallest_fix
 from pipewarden.supply._database import Lookup, OfflineDatabase, OsvApi, VulnerabilitySource
 from pipewarden.supply._osv import Record, normalize, public_version
 from pipewarden.supply._requirements import Dependency, read_requirements
+from pipewarden.supply._sources import DEPENDENCY_FILES, read_dependencies
 
 __all__ = [
+    "DEPENDENCY_FILES",
     "DEPS_RULES",
     "Dependency",
     "Lookup",
@@ -24,6 +26,7 @@ __all__ = [
     "audit",
     "normalize",
     "public_version",
+    "read_dependencies",
     "read_requirements",
     "smallest_fix",
 ]

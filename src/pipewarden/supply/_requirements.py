@@ -50,7 +50,7 @@ class Dependency:
     extras: tuple[str, ...] = ()
     marker: str = ""
     hashes: tuple[str, ...] = ()
-    direct: bool = True  # False for a lock file's transitive entries
+    direct: bool = True  # False for what an environment has installed already (no download to hash)
     note: str = ""  # why it cannot be pinned (an editable or URL requirement)
     constraint: bool = False  # from a -c file: limits versions, installs nothing
     groups: tuple[str, ...] = field(default=())
