@@ -189,3 +189,44 @@ def test_the_osv_api_is_asked_in_one_batch_and_an_unreachable_one_is_no_pass(tmp
     down = audit(deps, OsvApi(f"http://127.0.0.1:{closed}", timeout=2))
     assert len([f for f in down.findings if f.rule_id == "PW-DEPS-103"]) == 151
     assert down.exit_code(__import__("pipewarden.findings", fromlist=["Severity"]).Severity.MEDIUM) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "imitates"),
+    [
+        ("reqeusts", "requests"),  # two letters swapped
+        ("nunpy", "numpy"),  # one letter changed
+        ("torchvison", "torchvision"),  # one letter dropped
+        ("tensorfl0w", "tensorflow"),  # a look-alike digit
+        ("scikit-learm", "scikit-learn"),
+        ("python-dateutils", "python-dateutil"),  # one letter added
+        ("Scikit_Learm", "scikit-learn"),  # compared as PEP 503 names
+    ],
+)
+def test_typosquats_of_popular_names_are_suspects(name: str, imitates: str) -> None:
+    from pipewarden.supply._typosquat import popular_names, squat_target
+
+    target = squat_target(name, popular_names())
+    assert target is not None and target[0] == imitates
+
+
+@pytest.mark.parametrize(
+    "name", ["requests", "numpy", "torch", "boto", "dask", "s3fs", "my-internal-lib", "six"]
+)
+def test_popular_and_unrelated_names_are_not_suspects(name: str) -> None:
+    from pipewarden.supply._typosquat import popular_names, squat_target
+
+    assert squat_target(name, popular_names()) is None
+
+
+def test_a_projects_own_names_join_the_list(tmp_path: Path) -> None:
+    from pipewarden.supply._typosquat import popular_names
+
+    report = audit(
+        read_requirements(_write(tmp_path, "requirements.txt", f"acme-featurestore==1.0 --hash={H}\n")),
+        OfflineDatabase(write_folder(tmp_path / "db")),
+        popular=popular_names(["acme-feature-store"]),
+    )
+    assert [f.evidence.get("imitates") for f in report.findings if f.rule_id == "PW-DEPS-301"] == [
+        "acme-feature-store"
+    ]

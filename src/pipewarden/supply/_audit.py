@@ -9,7 +9,8 @@ Findings:
   URL or a local path, or the source could not answer for it. Never reported as clean;
 - ``PW-DEPS-201`` not pinned to one version: what gets installed is unknown, so it cannot be audited
   either (high);
-- ``PW-DEPS-202`` pinned without hashes: the bytes installed are not checked (medium).
+- ``PW-DEPS-202`` pinned without hashes: the bytes installed are not checked (medium);
+- ``PW-DEPS-301`` a name one slip away from a popular package's (see `_typosquat`).
 
 Every report names the source and, for a database, its age.
 """
@@ -26,6 +27,7 @@ from pipewarden.findings import Finding, Location, Report, Severity
 from pipewarden.supply._database import Lookup, VulnerabilitySource
 from pipewarden.supply._osv import Record, UnreadableVersion, public_version
 from pipewarden.supply._requirements import Dependency
+from pipewarden.supply._typosquat import popular_names, squat_target
 
 __all__ = ["DEPS_RULES", "audit"]
 
@@ -35,6 +37,7 @@ DEPS_RULES = {
     "PW-DEPS-103": (Severity.HIGH, "dependency could not be audited"),
     "PW-DEPS-201": (Severity.HIGH, "dependency not pinned to one version"),
     "PW-DEPS-202": (Severity.MEDIUM, "pinned without hashes"),
+    "PW-DEPS-301": (Severity.HIGH, "name looks like a typosquat of a popular package"),
     "PW-DEPS-200": (Severity.INFO, "dependencies audited"),
 }
 _GHSA_SEVERITY = {
@@ -90,10 +93,16 @@ def smallest_fix(records: Sequence[Record], name: str, version: Version) -> Vers
 
 
 def audit(
-    dependencies: Sequence[Dependency], source: VulnerabilitySource, *, now: datetime | None = None
+    dependencies: Sequence[Dependency],
+    source: VulnerabilitySource,
+    *,
+    now: datetime | None = None,
+    popular: frozenset[str] | None = None,
 ) -> Report:
-    """Audit `dependencies` against `source`; see the module docstring for what is reported."""
+    """Audit `dependencies` against `source`; see the module docstring for what is reported. `popular` is
+    the list of names typosquats imitate (the shipped list when None)."""
     when = now or datetime.now(UTC)
+    known = popular if popular is not None else popular_names()
     wanted = [d for d in dependencies if not d.constraint]
     names = sorted({d.key for d in wanted})
     lookup: Lookup = source.lookup(names)
@@ -110,6 +119,16 @@ def audit(
                     f"{malicious[0].id}: {malicious[0].summary or 'reported as malicious'}; remove it",
                     {"advisories": [r.id for r in malicious]},
                     references=tuple(r.id for r in malicious),
+                )
+            )
+        squat = squat_target(dep.name, known)
+        if squat is not None:
+            findings.append(
+                _finding(
+                    "PW-DEPS-301",
+                    dep,
+                    f"close to the popular package {squat[0]!r} ({squat[1]}); check it is the one you meant",
+                    {"imitates": squat[0], "how": squat[1]},
                 )
             )
         if dep.note:
