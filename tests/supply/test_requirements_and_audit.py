@@ -230,3 +230,58 @@ def test_a_projects_own_names_join_the_list(tmp_path: Path) -> None:
     assert [f.evidence.get("imitates") for f in report.findings if f.rule_id == "PW-DEPS-301"] == [
         "acme-feature-store"
     ]
+
+
+def test_ignores_need_a_reason_and_an_expiry_and_expired_ones_come_back(tmp_path: Path) -> None:
+    from datetime import date
+
+    from pipewarden.supply import apply_ignores, load_ignores
+
+    report = _audit(tmp_path, f"torchlike==2.3.0 --hash={H}\nyaml-ish>=0.5\n")
+    policy = _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+[[tool.pipewarden.ignore]]
+id = "CVE-0000-00001"
+package = "torchlike"
+reason = "the vulnerable parser is never reached"
+expires = 2027-01-31
+
+[[tool.pipewarden.ignore]]
+id = "PW-DEPS-201"
+reason = "yaml-ish floats on purpose until the migration"
+expires = "2026-06-01"
+""",
+    )
+    ignores = load_ignores(policy)
+    before = apply_ignores(report, ignores, today=date(2026, 5, 1))
+    assert [f.rule_id for f in before.findings] == ["PW-DEPS-200"]
+    assert before.findings[0].evidence["ignored"] == 2
+    after = apply_ignores(report, ignores, today=date(2026, 7, 1))
+    assert sorted(f.rule_id for f in after.findings) == ["PW-DEPS-200", "PW-DEPS-201", "PW-DEPS-901"]
+    later = apply_ignores(report, ignores, today=date(2027, 2, 1))
+    assert sorted(f.rule_id for f in later.findings).count("PW-DEPS-901") == 2
+    for text, problem in [
+        ('[[tool.pipewarden.ignore]]\nid = "X"\nexpires = 2027-01-01\n', "needs a reason"),
+        ('[[tool.pipewarden.ignore]]\nid = "X"\nreason = "r"\n', "needs an expiry date"),
+        ('[[tool.pipewarden.ignore]]\nid = "X"\nreason = "r"\nexpires = "soon"\n', "not a date"),
+        ('[tool.pipewarden]\nignore = "X"\n', "array of tables"),
+    ]:
+        bad = _write(tmp_path, "bad.toml", text)
+        with pytest.raises(ConfigError, match=problem):
+            load_ignores(bad)
+
+
+def test_the_command_reads_ignores_from_the_pyproject_beside_the_file(tmp_path: Path) -> None:
+    write_folder(tmp_path / "db")
+    _write(tmp_path, "requirements.txt", f"torchlike==1.2 --hash={H}\n")
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        '[[tool.pipewarden.ignore]]\nid = "PWTEST-0001"\n'
+        'reason = "accepted risk, ticket 7"\nexpires = 2099-01-01\n',
+    )
+    result = run("deps", "requirements.txt", "--db", "db", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [f["rule_id"] for f in json.loads(result.stdout)["findings"]] == ["PW-DEPS-200"]

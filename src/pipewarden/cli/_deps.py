@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,14 @@ def deps(
             "--osv-url", envvar="PIPEWARDEN_OSV_URL", help="The OSV API to ask when no --db is given."
         ),
     ] = "https://api.osv.dev",
+    ignores: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignores",
+            help="A policy file with [[tool.pipewarden.ignore]] entries (default: the pyproject.toml "
+            "beside PATH, when it has them).",
+        ),
+    ] = None,
     fail_on: Annotated[
         str,
         typer.Option(
@@ -52,12 +61,25 @@ def deps(
     when nothing is at or above --fail-on, 1 when something is, 2 on a usage error.
     """
     from pipewarden.findings import Severity
-    from pipewarden.supply import OfflineDatabase, OsvApi, audit, read_dependencies
+    from pipewarden.supply import (
+        OfflineDatabase,
+        OsvApi,
+        apply_ignores,
+        audit,
+        load_ignores,
+        read_dependencies,
+    )
 
     try:
         threshold = Severity.parse(fail_on)
         source = OfflineDatabase(db) if db is not None else OsvApi(osv_url)
         result = audit(read_dependencies(path), source)
+        policy = ignores
+        if policy is None:
+            beside = (path if path.is_dir() else path.parent) / "pyproject.toml"
+            policy = beside if beside.is_file() else None
+        if policy is not None:
+            result = apply_ignores(result, load_ignores(policy), today=date.today())
         emit_report(result, fmt=fmt, output=report)
     except PipewardenError as exc:
         raise fail(exc) from None

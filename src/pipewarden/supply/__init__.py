@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pipewarden.supply._audit import DEPS_RULES, audit, smallest_fix
 from pipewarden.supply._database import Lookup, OfflineDatabase, OsvApi, VulnerabilitySource
+from pipewarden.supply._ignores import Ignore, apply_ignores, load_ignores
 from pipewarden.supply._osv import Record, normalize, public_version
 from pipewarden.supply._requirements import Dependency, read_requirements
 from pipewarden.supply._sources import DEPENDENCY_FILES, read_dependencies
@@ -18,12 +19,15 @@ __all__ = [
     "DEPENDENCY_FILES",
     "DEPS_RULES",
     "Dependency",
+    "Ignore",
     "Lookup",
     "OfflineDatabase",
     "OsvApi",
     "Record",
     "VulnerabilitySource",
+    "apply_ignores",
     "audit",
+    "load_ignores",
     "normalize",
     "public_version",
     "read_dependencies",
