@@ -99,3 +99,44 @@ def test_a_corrupt_or_empty_database_is_an_error_naming_it(tmp_path: Path) -> No
     (tmp_path / "notzip.bin").write_bytes(b"nope")
     with pytest.raises(ConfigError, match="neither a folder nor a zip"):
         OfflineDatabase(tmp_path / "notzip.bin")
+
+
+@pytest.mark.parametrize(
+    ("vector", "score", "rating"),
+    [
+        # Base scores of these vectors as the CVSS v3.1 calculator gives them.
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8, "critical"),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", 10.0, "critical"),
+        ("CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 7.8, "high"),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", 8.8, "high"),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", 7.5, "high"),
+        ("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N", 5.9, "medium"),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N", 6.1, "medium"),
+        ("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0, "info"),
+    ],
+)
+def test_cvss_base_scores(vector: str, score: float, rating: str) -> None:
+    from pipewarden.supply._cvss import base_score, severity_of
+
+    assert base_score(vector) == score
+    assert severity_of(score).label == rating
+
+
+def test_a_vector_that_is_not_cvss_v3_has_no_score() -> None:
+    from pipewarden.supply._cvss import base_score
+
+    assert base_score("AV:N/AC:L/Au:N/C:P/I:P/A:P") is None  # CVSS v2
+    assert base_score("CVSS:3.1/AV:N/AC:L") is None
+
+
+def test_an_advisory_with_only_a_vector_is_rated_by_it(tmp_path: Path) -> None:
+    from pipewarden.supply import audit
+    from pipewarden.supply._requirements import Dependency
+
+    doc = record("PWTEST-0100", "vectored", ranges=[[{"introduced": "0"}]])
+    doc["severity"] = [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N"}]
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "a.json").write_text(__import__("json").dumps(doc))
+    dep = Dependency(name="vectored", source="r.txt:1", pinned="1.0", hashes=("sha256:00",))
+    report = audit([dep], OfflineDatabase(tmp_path / "db"))
+    assert [f.severity.label for f in report.findings if f.rule_id == "PW-DEPS-101"] == ["medium"]

@@ -3,7 +3,8 @@
 Findings:
 
 - ``PW-DEPS-101`` a pinned version a published advisory affects (its id and aliases merged into one
-  finding, the advisory's severity, and the smallest upgrade that clears every advisory of the package);
+  finding, the advisory's severity word or else its CVSS v3 rating, and the smallest upgrade that
+  clears every advisory of the package);
 - ``PW-DEPS-102`` a malicious package (an OSV ``MAL-`` record): critical, whatever the version;
 - ``PW-DEPS-103`` a dependency that could not be audited: its version is not PEP 440, or it comes from a
   URL or a local path, or the source could not answer for it. Never reported as clean;
@@ -24,6 +25,7 @@ from typing import Any
 from packaging.version import Version
 
 from pipewarden.findings import Finding, Location, Report, Severity
+from pipewarden.supply._cvss import base_score, severity_of
 from pipewarden.supply._database import Lookup, VulnerabilitySource
 from pipewarden.supply._osv import Record, UnreadableVersion, public_version
 from pipewarden.supply._requirements import Dependency
@@ -49,10 +51,15 @@ _GHSA_SEVERITY = {
 
 
 def _severity(record: Record) -> Severity:
-    """The advisory's own severity word when it has one; high otherwise (unknown is not low)."""
+    """The advisory's own severity word when it has one, else its CVSS v3 vector's rating; high when it
+    gives neither (unknown is not low)."""
     if record.malicious:
         return Severity.CRITICAL
-    return _GHSA_SEVERITY.get(record.level.upper(), Severity.HIGH)
+    if record.level.upper() in _GHSA_SEVERITY:
+        return _GHSA_SEVERITY[record.level.upper()]
+    scores = [base_score(vector) for kind, vector in record.severity if kind.startswith("CVSS_V3")]
+    known = [s for s in scores if s is not None]
+    return severity_of(max(known)) if known else Severity.HIGH
 
 
 def _where(dep: Dependency) -> Location:
