@@ -139,28 +139,38 @@ def test_readme_access_and_audit_commands_work_as_written(tmp_path: Path) -> Non
 
 def _readme_comment(command: str) -> str:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    line = next(line for line in lines if line.split("  #", 1)[0].strip() == command)
+    line = next((line for line in lines if line.split("  #", 1)[0].strip() == command), "")
     return line.split("  #", 1)[1] if "  #" in line else ""
+
+
+def _run_readme_commands(commands: list[str], cwd: Path) -> dict[str, str]:
+    """Run README commands as a user would (the installed `pipewarden` on PATH, no workspace set), each
+    expected to exit as its comment says (1 when it says "exit 1"); returns each command's stdout."""
+    import os
+    import shlex
+
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PIPEWARDEN_WORKSPACE", None)
+    outputs = {}
+    for command in commands:
+        proc = subprocess.run(
+            shlex.split(command), cwd=cwd, capture_output=True, text=True, env=env, check=False
+        )
+        expected = 1 if "exit 1" in _readme_comment(command) else 0
+        assert proc.returncode == expected, f"{command}\n{proc.stdout}\n{proc.stderr}"
+        outputs[command] = proc.stdout
+    return outputs
 
 
 def test_readme_data_commands_work_as_written(tmp_path: Path) -> None:
     import csv
-    import os
-    import shlex
     import shutil
 
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "examples" / "data")
     commands = _readme_block("Data, before it trains a model")
     assert len(commands) == 3 and commands[0].startswith("pipewarden data profile")
-    bindir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("PIPEWARDEN_WORKSPACE", None)
-    for command in commands:
-        proc = subprocess.run(
-            shlex.split(command), cwd=tmp_path, capture_output=True, text=True, env=env, check=False
-        )
-        expected = 1 if "exit 1" in _readme_comment(command) else 0
-        assert proc.returncode == expected, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    _run_readme_commands(commands, tmp_path)
     with (tmp_path / "rejected.csv").open(newline="") as fh:
         rejected = sorted(int(row["_pipewarden_row"]) for row in csv.DictReader(fh))
     assert rejected == [10, 40, 70, 100, 130, 160]  # the six rows scripts/make_data_examples.py spoils
@@ -171,29 +181,19 @@ def test_readme_data_commands_work_as_written(tmp_path: Path) -> None:
 
 def test_readme_monitor_commands_work_as_written(tmp_path: Path) -> None:
     import json
-    import os
-    import shlex
     import shutil
 
     shutil.copytree(ROOT / "examples" / "monitor", tmp_path / "examples" / "monitor")
     commands = _readme_block("Watching it all")
     assert len(commands) == 2 and commands[0].startswith("pipewarden monitor replay")
-    bindir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("PIPEWARDEN_WORKSPACE", None)
-    for command in commands:
-        proc = subprocess.run(
-            shlex.split(command), cwd=tmp_path, capture_output=True, text=True, env=env, check=False
-        )
-        expected = 1 if "exit 1" in _readme_comment(command) else 0
-        assert proc.returncode == expected, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    _run_readme_commands(commands, tmp_path)
+    # The same replay as JSON (a command the README does not show, so expected to exit as the first did).
     replay = subprocess.run(
-        [*shlex.split(commands[0].split("  #")[0]), "--format", "json"],
+        [sys.executable, "-m", "pipewarden.cli", *commands[0].split()[1:], "--format", "json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env=env,
         check=False,
-    )
-    found = sorted(f["rule_id"] for f in json.loads(replay.stdout)["findings"])
+    ).stdout
+    found = sorted(f["rule_id"] for f in json.loads(replay)["findings"])
     assert found == ["PW-MON-101", "PW-MON-108", "PW-MON-110"]  # what the README's comment says

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipewarden.errors import ConfigError, GuardError
-from pipewarden.events import Acting, Actor, Event, Events, LocalOperator
+from pipewarden.events import Acting, Actor, Events, LocalOperator
 from pipewarden.guard import (
     Action,
     GuardedPrediction,
@@ -16,18 +16,8 @@ from pipewarden.guard import (
     RowsRefused,
     Verdict,
 )
+from tests.eventlog import MemoryLog
 from tests.guard.conftest import Array, Softmax, sample
-
-
-class MemoryLog:
-    """The events part's EventLog protocol: `append(event) -> position`."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def append(self, event: Event) -> int:
-        self.events.append(event)
-        return len(self.events)
 
 
 def _batch() -> Array:

@@ -17,23 +17,15 @@ import pytest
 
 from pipewarden.db import Database
 from pipewarden.errors import ConfigError
-from pipewarden.events import Acting, Actor, Event, Events, LocalOperator
+from pipewarden.events import Acting, Actor, Events, LocalOperator
 from pipewarden.findings import Severity
 from pipewarden.monitor import AlertBook, JsonlSink, Monitor, Route, Timing, WebhookSink, builtin_rules
+from tests.eventlog import MemoryLog
 from tests.monitor.helpers import T0, ev, failed_login
 
 SECRET = b"s" * 32
 SEC = timedelta(seconds=1)
 MIN = timedelta(minutes=1)
-
-
-class MemoryLog:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def append(self, event: Event) -> int:
-        self.events.append(event)
-        return len(self.events)
 
 
 class Collect:

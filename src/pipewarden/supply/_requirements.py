@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pipewarden.errors import ConfigError
 from pipewarden.supply._osv import normalize
 
-__all__ = ["Dependency", "read_requirements"]
+__all__ = ["Dependency", "from_requirement", "read_requirements"]
 
 _OPTIONS_WITH_VALUE = (
     "-i",
@@ -58,6 +58,38 @@ class Dependency:
     @property
     def key(self) -> str:
         return normalize(self.name)
+
+
+def from_requirement(
+    requirement: Requirement,
+    where: str,
+    *,
+    hashes: tuple[str, ...] = (),
+    constraint: bool = False,
+    group: str = "",
+) -> Dependency:
+    """A parsed PEP 508 requirement as a dependency: pinned when exactly one ``==``/``===`` names a
+    version without a wildcard; a URL requirement is code that is not a released version."""
+    if requirement.url:
+        return Dependency(
+            name=requirement.name,
+            source=where,
+            note=f"installed from {requirement.url[:200]}: no released version to check",
+            constraint=constraint,
+            groups=(group,) if group else (),
+        )
+    pins = [s for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
+    return Dependency(
+        name=requirement.name,
+        source=where,
+        pinned=pins[0].version if len(pins) == 1 else None,
+        specifier=str(requirement.specifier),
+        extras=tuple(sorted(requirement.extras)),
+        marker=str(requirement.marker) if requirement.marker else "",
+        hashes=hashes,
+        constraint=constraint,
+        groups=(group,) if group else (),
+    )
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -135,29 +167,7 @@ def read_requirements(
             requirement = Requirement(spec)
         except InvalidRequirement as exc:
             raise ConfigError(f"{where}: not a requirement ({exc})") from None
-        if requirement.url:
-            found.append(
-                Dependency(
-                    name=requirement.name,
-                    source=where,
-                    note=f"installed from {requirement.url[:200]}: no released version to check",
-                    constraint=constraint,
-                )
-            )
-            continue
-        pins = [s for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
-        found.append(
-            Dependency(
-                name=requirement.name,
-                source=where,
-                pinned=pins[0].version if len(pins) == 1 else None,
-                specifier=str(requirement.specifier),
-                extras=tuple(sorted(requirement.extras)),
-                marker=str(requirement.marker) if requirement.marker else "",
-                hashes=hashes,
-                constraint=constraint,
-            )
-        )
+        found.append(from_requirement(requirement, where, hashes=hashes, constraint=constraint))
     return found
 
 

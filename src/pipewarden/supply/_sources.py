@@ -29,7 +29,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from pipewarden.errors import ConfigError
-from pipewarden.supply._requirements import Dependency, read_requirements
+from pipewarden.supply._requirements import Dependency, from_requirement, read_requirements
 
 __all__ = ["DEPENDENCY_FILES", "read_dependencies"]
 
@@ -57,18 +57,7 @@ def _pep508(spec: str, where: str, group: str = "") -> Dependency:
         requirement = Requirement(spec)
     except InvalidRequirement as exc:
         raise ConfigError(f"{where}: {spec!r} is not a requirement ({exc})") from None
-    if requirement.url:
-        return Dependency(name=requirement.name, source=where, note=f"installed from {requirement.url[:200]}")
-    pins = [s for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
-    return Dependency(
-        name=requirement.name,
-        source=where,
-        pinned=pins[0].version if len(pins) == 1 else None,
-        specifier=str(requirement.specifier),
-        extras=tuple(sorted(requirement.extras)),
-        marker=str(requirement.marker) if requirement.marker else "",
-        groups=(group,) if group else (),
-    )
+    return from_requirement(requirement, where, group=group)
 
 
 def _strings(value: Any, where: str) -> list[str]:
