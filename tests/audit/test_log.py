@@ -139,6 +139,30 @@ def test_group_commit_under_eight_threads_gives_unique_contiguous_positions(
     assert result.records == 352 and stored_checkpoints(database)[-1] == 352
 
 
+def test_an_append_while_a_checkpoint_is_signed_still_gets_the_closing_checkpoint(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint reads the head, then signs it; an append landing in between must not be forgotten
+    # when the checkpoint clears its "appended since" mark, or close() signs nothing over it.
+    log = open_log(database, tmp_path, checkpoint_every=1000, checkpoint_interval=3600)
+    for i in range(5):
+        log.append(event(i))
+    sign = Checkpoint.sign
+    raced: list[int] = []
+
+    def sign_while_another_append_lands(self: Checkpoint, key: Any) -> Any:
+        if not raced:
+            raced.append(log.append(event(99)))
+        return sign(self, key)
+
+    monkeypatch.setattr(Checkpoint, "sign", sign_while_another_append_lands)
+    log.checkpoint()
+    assert stored_checkpoints(database) == [5] and raced == [6]
+    monkeypatch.setattr(Checkpoint, "sign", sign)
+    log.close()
+    assert stored_checkpoints(database) == [5, 6]
+
+
 def test_checkpoints_every_n_records_stored_and_exported(database: Database, tmp_path: Path) -> None:
     log = open_log(database, tmp_path, checkpoint_every=10, checkpoint_interval=3600)
     for i in range(35):

@@ -126,6 +126,9 @@ class AuditLog:
         self._checkpoint_lock = threading.Lock()
         self._last_checkpoint_time = time.monotonic()
         self._appended_since_checkpoint = False
+        # Counts this process's appends: a checkpoint clears the flag above only if none came after the
+        # head it signed (an append racing a checkpoint must still get the closing one).
+        self._appends = 0
 
     def __repr__(self) -> str:
         return f"AuditLog({self.log_id!r}, {self.db.label})"
@@ -201,6 +204,7 @@ class AuditLog:
             at += len(request.bodies)
             request.done = True
         self._appended_since_checkpoint = True
+        self._appends += 1
         due = time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval
         if chained.hashes:
             self._extend_frontier(chained.first, chained.hashes)
@@ -273,6 +277,7 @@ class AuditLog:
         logger.info("audit log %s: chained %d pending events", self.log_id, len(chained.hashes))
         self._extend_frontier(chained.first, chained.hashes)
         self._appended_since_checkpoint = True
+        self._appends += 1
         return True
 
     def _extend_frontier(self, first: int, hashes: Sequence[bytes]) -> None:
@@ -334,6 +339,7 @@ class AuditLog:
                     f"audit log {self.log_id}: cannot read the records to sign", exc
                 ) from None
             self._frontier, self._frontier_last = frontier, last
+            appends_signed = self._appends
             cp = Checkpoint.make(log=self.log_id, size=head, root=frontier.root())
             # Now: once the lock is released, appends of this process extend the same frontier.
             blob = frontier.to_bytes()
@@ -357,7 +363,8 @@ class AuditLog:
         except SQLAlchemyError as exc:
             raise self.db.error(f"audit log {self.log_id}: cannot store checkpoint {head}", exc) from None
         self._last_checkpoint_time = time.monotonic()
-        self._appended_since_checkpoint = False
+        if self._appends == appends_signed:
+            self._appended_since_checkpoint = False
         if not stored:
             return None  # another writer signed this head or a later one already
         # The database first, then the file: a file whose checkpoint is not in the database
