@@ -159,6 +159,23 @@ def _bad_line(path: str, row: int, why: str) -> Finding:
     )
 
 
+def _evaluate(engine: Any, events_file: Path, command: str) -> Report:
+    """The engine's detections over a recorded file, as findings; a line that is not an event is a
+    PW-MON-001 finding and the rest is still evaluated."""
+    from pipewarden.findings import Report
+
+    findings: list[Finding] = []
+    path = str(events_file)
+    read = 0
+    for number, event, why in _parse(events_file):
+        if event is None:
+            findings.append(_bad_line(path, number, why))
+            continue
+        read += 1
+        findings.extend(detection_finding(d, path=path, row=number) for d in engine.observe(event))
+    return Report.build(command=command, findings=findings, targets=read)
+
+
 def _severity(text: str) -> Any:
     from pipewarden.findings import Severity
 
@@ -185,21 +202,10 @@ def replay(
     Exit 0 when nothing at or above --fail-on was detected, 1 when something was, 2 on a usage error.
     Lines that are not valid events are findings (PW-MON-001), and the rest is still evaluated.
     """
-    from pipewarden.findings import Report
     from pipewarden.monitor import Engine
 
     threshold = _severity(fail_on)
-    engine = Engine(_rules(rules, no_builtin))
-    findings: list[Finding] = []
-    path = str(events_file)
-    read = 0
-    for number, event, why in _parse(events_file):
-        if event is None:
-            findings.append(_bad_line(path, number, why))
-            continue
-        read += 1
-        findings.extend(detection_finding(d, path=path, row=number) for d in engine.observe(event))
-    result = Report.build(command="monitor replay", findings=findings, targets=read)
+    result = _evaluate(Engine(_rules(rules, no_builtin)), events_file, "monitor replay")
     emit_report(result, fmt=fmt, output=report)
     raise typer.Exit(result.exit_code(threshold))
 
@@ -274,7 +280,10 @@ def _keep_rejected(path: Path, *, source: str, line: int, why: str, text: str | 
 # --- monitor run and serve-metrics ------------------------------------------------------------------------
 
 
-def _open_monitor(ws: Workspace) -> tuple[Any, Any]:
+def _open_monitor(ws: Workspace) -> Any:
+    """The workspace's monitor with its settings, its baselines restored, and its correlation windows
+    rebuilt from the events of the longest window before where the last run stopped (without alerting),
+    so an attack spanning two runs is still seen whole."""
     from pipewarden.cli._acting import acting
     from pipewarden.monitor import AlertBook, Monitor
     from pipewarden.monitor._config import MonitorConfig
@@ -283,7 +292,15 @@ def _open_monitor(ws: Workspace) -> tuple[Any, Any]:
     book = AlertBook(
         ws.database(), sinks=config.sinks, routes=config.routes, timing=config.timing, acting=acting(ws)
     )
-    return Monitor(config.rules, book=book), config
+    monitor = Monitor(config.rules, book=book)
+    monitor.load_state(ws.database())
+    with ws.database().transaction(write=False) as conn:
+        cursor = _state(conn, _STATE_CURSOR)
+    if cursor is not None:
+        start = int(cursor["seq"]) + 1
+        for entry in ws.audit_log().records(int(cursor.get("prime_from", start)), start - 1):
+            monitor.engine.prime(entry.event)
+    return monitor
 
 
 _STATE_LEASE = "lease"
@@ -338,20 +355,12 @@ def _release_lease(ws: Workspace) -> None:
 
 
 def _one_pass(ws: Workspace, monitor: Any, *, alert_on_history: bool) -> tuple[int, int]:
-    """Read the audit records after the cursor; returns (events read, detections).
-
-    A restarted monitor first puts the events of the longest correlation window before the cursor back
-    into its windows (without reporting them), so an attack spanning two runs is still seen whole.
-    """
+    """Read the audit records after the cursor; returns (events read, detections)."""
     _take_lease(ws)
     log, db = ws.audit_log(), ws.database()
     with db.transaction(write=False) as conn:
         cursor = _state(conn, _STATE_CURSOR)
     start = 1 if cursor is None else int(cursor["seq"]) + 1
-    if cursor is not None and not getattr(monitor, "primed", False):
-        for entry in log.records(int(cursor.get("prime_from", start)), start - 1):
-            monitor.engine.prime(entry.event)
-    monitor.primed = True
     read = found = 0
     last = start - 1
     warming = cursor is None and not alert_on_history
@@ -408,8 +417,7 @@ def run(
     from pipewarden.workspace import Workspace
 
     ws = Workspace.open(workspace)
-    monitor, _ = _open_monitor(ws)
-    monitor.load_state(ws.database())
+    monitor = _open_monitor(ws)
     first = True
     try:
         while True:
@@ -460,8 +468,7 @@ def serve_metrics(
             f"--host {host}: the metrics endpoint is served on loopback only (put a proxy in front)"
         )
     ws = Workspace.open(workspace)
-    monitor, _ = _open_monitor(ws)
-    monitor.load_state(ws.database())
+    monitor = _open_monitor(ws)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # the standard library's name
@@ -690,24 +697,12 @@ def rules_test(
     Exit 0 when the file is valid (and, with --events, when its rules detect nothing), 1 when they
     detect something, 2 when the file is invalid.
     """
-    from pipewarden.findings import Report
     from pipewarden.monitor import Engine, load_rules
 
     loaded = load_rules(rule_file)
     if events_file is None:
         print(f"{rule_file}: {len(loaded)} rule(s), valid: {', '.join(r.id for r in loaded)}")
         return
-    engine = Engine(loaded)
-    findings: list[Finding] = []
-    read = 0
-    for number, event, why in _parse(events_file):
-        if event is None:
-            findings.append(_bad_line(str(events_file), number, why))
-            continue
-        read += 1
-        findings.extend(
-            detection_finding(d, path=str(events_file), row=number) for d in engine.observe(event)
-        )
-    result: Report = Report.build(command="rules test", findings=findings, targets=read)
+    result = _evaluate(Engine(loaded), events_file, "rules test")
     emit_report(result, fmt=fmt, output=None)
-    raise typer.Exit(1 if findings else 0)
+    raise typer.Exit(1 if result.findings else 0)

@@ -36,7 +36,7 @@ from sqlalchemy import and_, or_, select
 
 from pipewarden.db import Database, monitor_alerts, monitor_outbox, monitor_silences
 from pipewarden.errors import ConfigError
-from pipewarden.events import Acting, Event
+from pipewarden.events import Acting
 from pipewarden.findings import Severity
 from pipewarden.monitor._engine import EVIDENCE, Detection
 from pipewarden.monitor._sinks import AlertSink, SinkError
@@ -481,8 +481,3 @@ class AlertBook:
     def _audit(self, action: str, resource: str, attributes: dict[str, Any]) -> None:
         if self.acting is not None:
             self.acting.emit(action, resource, "allowed", attributes)
-
-
-def event_of(payload: Mapping[str, Any]) -> list[Event]:
-    """The evidence events of a notification payload, parsed back (for sinks and tests)."""
-    return [Event.from_json(json.dumps(doc)) for doc in payload.get("evidence", [])]
