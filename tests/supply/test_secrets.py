@@ -1,0 +1,521 @@
+"""`pipewarden secrets`: planted fake secrets are found where they are, benign look-alikes are not, the
+secret itself never reaches a report, and the baseline accepts what a person accepted, and no more.
+
+Every secret is made up at run time (see `secretfixtures`); none is valid anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from pipewarden.errors import ConfigError
+from pipewarden.findings import Finding, Report, Severity
+from pipewarden.supply import (
+    SECRETS_BASELINE_NAME,
+    find_secrets,
+    secret_fingerprint,
+    write_secrets_baseline,
+)
+from tests.cli.clirun import run
+from tests.supply.secretfixtures import FAKE, key_block, notebook, write, write_benign, write_planted
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json"
+
+
+def secrets_of(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.rule_id == "PW-SEC-101"]
+
+
+def summary_of(report: Report) -> Finding:
+    (summary,) = [f for f in report.findings if f.rule_id == "PW-SEC-200"]
+    return summary
+
+
+def places(report: Report) -> set[tuple[str, str, str]]:
+    """(file, where in it, detector type) of each secret reported."""
+    return {
+        (f.location.path, f.location.member or f"line {f.location.row}", str(f.evidence["type"]))
+        for f in secrets_of(report)
+    }
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("planted")
+    write_planted(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def planted_report(planted: Path) -> Report:
+    return find_secrets(planted)
+
+
+# -- what is found, and where ------------------------------------------------------------------------
+
+
+def test_every_planted_secret_is_found_where_it_is(planted_report: Report) -> None:
+    assert places(planted_report) == {
+        # A format detector reports a key even inside a call (detect-secrets alone drops such a line).
+        ("app/storage.py", "line 3", "AWS Access Key"),
+        ("app/storage.py", "line 4", "Secret Keyword"),
+        ("deploy/values.yaml", "line 3", "Secret Keyword"),
+        ("deploy/values.yaml", "line 5", "AWS Access Key"),
+        (".env", "line 1", "GitHub Token"),
+        (".env", "line 2", "Secret Keyword"),
+        (".envrc", "line 1", "Base64 High Entropy String"),
+        ("settings.toml", "line 3", "Secret Keyword"),
+        ("keys/deploy.pem", "line 1", "Private Key"),
+        ("notebooks/explore.ipynb", "cell 2 line 2", "AWS Access Key"),
+        ("notebooks/explore.ipynb", "cell 2 output 1 line 2", "Secret Keyword"),
+        ("notebooks/explore.ipynb", "cell 2 output 2 line 1", "Secret Keyword"),
+        ("notebooks/explore.ipynb", "cell 3 output 1 line 2", "Secret Keyword"),
+    }
+
+
+def test_severity_is_critical_for_keys_that_open_infrastructure(planted_report: Report) -> None:
+    by_type = {str(f.evidence["type"]): f.severity for f in secrets_of(planted_report)}
+    assert by_type["AWS Access Key"] is Severity.CRITICAL
+    assert by_type["Private Key"] is Severity.CRITICAL
+    assert by_type["GitHub Token"] is Severity.CRITICAL
+    assert by_type["Secret Keyword"] is Severity.HIGH
+    assert by_type["Base64 High Entropy String"] is Severity.HIGH
+    assert all(f.references == ("CWE-798",) for f in secrets_of(planted_report))
+
+
+def test_a_value_several_detectors_match_is_one_finding_under_the_most_specific(
+    planted_report: Report,
+) -> None:
+    (aws_secret,) = [
+        f
+        for f in secrets_of(planted_report)
+        if f.location.path == "deploy/values.yaml" and f.location.row == 5
+    ]
+    assert aws_secret.evidence["type"] == "AWS Access Key"
+    assert set(aws_secret.evidence["also_matched"]) == {"Secret Keyword", "Base64 High Entropy String"}
+
+
+def test_notebook_findings_name_cell_output_and_media(planted_report: Report) -> None:
+    in_notebook = {
+        f.location.member: f for f in secrets_of(planted_report) if f.location.path.endswith(".ipynb")
+    }
+    source = in_notebook["cell 2 line 2"]
+    assert source.location.row is None  # a line of a cell is not a line of the JSON file
+    assert source.evidence["cell"] == 2 and "output" not in source.evidence
+    stream = in_notebook["cell 2 output 1 line 2"]
+    assert (stream.evidence["cell"], stream.evidence["output"], stream.evidence["media"]) == (2, 1, "text")
+    result = in_notebook["cell 2 output 2 line 1"]
+    assert result.evidence["media"] == "text/plain"  # the image/png beside it is not text and not read
+    error = in_notebook["cell 3 output 1 line 2"]
+    assert error.evidence["media"] == "traceback"
+    assert "clear the notebook's outputs" in error.message
+
+
+def test_the_summary_counts_files_and_secrets(planted_report: Report) -> None:
+    summary = summary_of(planted_report)
+    assert summary.severity is Severity.INFO
+    assert summary.evidence["files"] == planted_report.targets == 7
+    assert summary.evidence["secrets"] == 13 and summary.evidence["accepted"] == 0
+
+
+# -- what is not ------------------------------------------------------------------------------------
+
+
+def test_hashes_commit_ids_and_placeholders_are_not_secrets(tmp_path: Path) -> None:
+    write_benign(tmp_path)
+    report = find_secrets(tmp_path)
+    assert secrets_of(report) == []
+    summary = summary_of(report)
+    assert summary.evidence["skipped"] == {"lockfiles": 3}  # uv.lock, poetry.lock, package-lock.json
+    assert summary.evidence["files"] == 6
+    assert report.exit_code(Severity.LOW) == 0
+
+
+def test_the_benign_files_are_ones_detect_secrets_alone_would_flag(tmp_path: Path) -> None:
+    """The benign counterparts are real temptations: detect-secrets' own scan flags these four, so the
+    test above shows pipewarden's filters at work, not harmless files."""
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import default_settings
+
+    write_benign(tmp_path)
+    flagged = set()
+    with default_settings():
+        for name in (".pre-commit-config.yaml", "hashes.toml", "config/example.env", "tests/test_client.py"):
+            if list(scan_file(str(tmp_path / name))):
+                flagged.add(name)
+    assert len(flagged) == 4
+
+
+def test_folders_that_hold_no_project_text_are_skipped_and_counted(tmp_path: Path) -> None:
+    line = f'DB_PASSWORD = "{FAKE.db_password}"\n'
+    for folder in (".git", "node_modules/pkg", "src/__pycache__", ".pipewarden", "venv-x"):
+        write(tmp_path, f"{folder}/leak.py", line)
+    write(tmp_path, "venv-x/pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path, "src/kept.py", line)
+    report = find_secrets(tmp_path)
+    assert {f.location.path for f in secrets_of(report)} == {"src/kept.py"}
+    assert summary_of(report).evidence["skipped"] == {"folders": 5}
+
+
+def test_exclude_globs_by_name_and_by_path(tmp_path: Path) -> None:
+    line = f'DB_PASSWORD = "{FAKE.db_password}"\n'
+    names = ("a/fixtures/one.py", "a/two.py", "b/data.csv", "b/keep.py", "c/d/three.py", "build/x/y.py")
+    for name in names:
+        write(tmp_path, name, line)
+    write(tmp_path, "fixtures/kept.py", line)  # "*/fixtures" is anchored: not this one
+    report = find_secrets(tmp_path, exclude=["*/fixtures", "*.csv", "c/d/*", "./a/two.py", "build/**"])
+    assert {f.location.path for f in secrets_of(report)} == {"b/keep.py", "fixtures/kept.py"}
+    # Matched folders (a/fixtures, build) are skipped whole; files are counted one by one.
+    assert summary_of(report).evidence["skipped"] == {"excluded": 5}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs symlinks")
+def test_symlinks_are_not_followed_out_of_the_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside, "leak.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
+    root = tmp_path / "root"
+    write(root, "a.py", "x = 1\n")
+    (root / "linked.py").symlink_to(outside / "leak.py")
+    (root / "linked-dir").symlink_to(outside, target_is_directory=True)
+    report = find_secrets(root)
+    assert secrets_of(report) == []
+    assert summary_of(report).evidence["skipped"] == {"symlinks": 2}
+
+
+def test_an_inline_allowlist_comment_is_honoured_and_counted(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"  # pragma: allowlist secret\n')
+    write(tmp_path, "b.yaml", f"db:\n  password: {FAKE.yaml_password}  # pragma: allowlist secret\n")
+    write(tmp_path, "c.env", f"# pragma: allowlist nextline secret\nSECRET_KEY={FAKE.env_secret}\n")
+    report = find_secrets(tmp_path)
+    assert secrets_of(report) == []
+    assert summary_of(report).evidence["allowlisted"] == 3
+    write(tmp_path, "d.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')  # the same secret, not allowlisted here
+    assert places(find_secrets(tmp_path)) == {("d.py", "line 1", "Secret Keyword")}
+
+
+# -- failing closed ---------------------------------------------------------------------------------
+
+
+def test_a_file_over_the_size_limit_is_a_finding_not_a_silent_skip(tmp_path: Path) -> None:
+    write(tmp_path, "big.csv", "x,y\n" * 100)
+    write(tmp_path, "small.py", "x = 1\n")
+    (tmp_path / "weights.pt").write_bytes(b"\x80\x02" + b"\x00" * 500)  # big, but binary: counted only
+    report = find_secrets(tmp_path, max_bytes=100)
+    assert summary_of(report).evidence["skipped"] == {"binary": 1}
+    (problem,) = [f for f in report.findings if f.rule_id == "PW-SEC-102"]
+    assert problem.location.path == "big.csv" and problem.severity is Severity.LOW
+    assert "limit" in problem.message
+
+
+def test_a_damaged_notebook_is_reported_and_still_scanned_as_text(tmp_path: Path) -> None:
+    text = notebook(
+        [{"cell_type": "code", "source": [f'DB_PASSWORD = "{FAKE.db_password}"\n'], "outputs": []}]
+    )
+    write(tmp_path, "broken.ipynb", text[: -len(text) // 3])  # cut short: not JSON any more
+    report = find_secrets(tmp_path)
+    (problem,) = [f for f in report.findings if f.rule_id == "PW-SEC-102"]
+    assert problem.severity is Severity.MEDIUM and "not a readable notebook" in problem.message
+    assert [f.location.path for f in secrets_of(report)] == ["broken.ipynb"]
+
+
+def test_binary_files_are_skipped_in_a_folder_and_reported_when_named(tmp_path: Path) -> None:
+    blob = tmp_path / "weights.bin2"
+    blob.write_bytes(b"\x00\x01" + f'password = "{FAKE.db_password}"'.encode())
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n")
+    assert summary_of(find_secrets(tmp_path)).evidence["skipped"] == {"binary": 2}
+    named = find_secrets(blob)
+    assert [f.rule_id for f in named.findings] == ["PW-SEC-102", "PW-SEC-200"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="permissions do not bind root")
+def test_a_folder_that_cannot_be_read_is_a_finding(tmp_path: Path) -> None:
+    write(tmp_path, "locked/a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
+    (tmp_path / "locked").chmod(0)
+    try:
+        report = find_secrets(tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    (problem,) = [f for f in report.findings if f.rule_id == "PW-SEC-102"]
+    assert problem.location.path == "locked" and problem.severity is Severity.MEDIUM
+
+
+def test_a_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="missing: no such file or folder"):
+        find_secrets(tmp_path / "missing")
+
+
+# -- the secret never leaves ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "html"])
+def test_no_secret_nor_a_prefix_of_one_is_in_any_render(planted_report: Report, fmt: str) -> None:
+    rendered = planted_report.render(fmt)
+    for value in FAKE.values():
+        assert value not in rendered
+        assert value[:8] not in rendered, f"a prefix of a secret is in the {fmt} report"
+    body = key_block(1).splitlines()[1]
+    assert body[:16] not in rendered
+
+
+@cache
+def sarif_validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def test_sarif_validates_and_points_at_the_line(planted_report: Report) -> None:
+    doc = json.loads(planted_report.render("sarif"))
+    sarif_validator().validate(doc)
+    regions = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r["locations"][0][
+            "physicalLocation"
+        ].get("region")
+        for r in doc["runs"][0]["results"]
+        if r["ruleId"] == "PW-SEC-101"
+    }
+    assert regions["settings.toml"] == {"startLine": 3}
+
+
+# -- fingerprints -----------------------------------------------------------------------------------
+
+
+def test_the_fingerprint_is_stable_and_names_type_and_secret(planted: Path, planted_report: Report) -> None:
+    again = find_secrets(planted)
+    assert [f.evidence["fingerprint"] for f in secrets_of(again)] == [
+        f.evidence["fingerprint"] for f in secrets_of(planted_report)
+    ]
+    (aws,) = [
+        f for f in secrets_of(planted_report) if f.location.path == "app/storage.py" and f.location.row == 3
+    ]
+    assert aws.evidence["fingerprint"] == secret_fingerprint("AWS Access Key", FAKE.aws_key_id)
+    assert re.fullmatch(r"[0-9a-f]{32}", str(aws.evidence["fingerprint"]))
+    # The detector type is part of it: one value under two types gives two fingerprints.
+    assert secret_fingerprint("Secret Keyword", FAKE.aws_key_id) != aws.evidence["fingerprint"]
+
+
+def test_a_fingerprint_is_not_a_fast_hash_of_the_secret() -> None:
+    import hashlib
+
+    value = FAKE.db_password
+    fingerprint = secret_fingerprint("Secret Keyword", value)
+    for algorithm in ("sha1", "sha256", "md5"):
+        assert hashlib.new(algorithm, value.encode()).hexdigest()[:32] != fingerprint
+
+
+def test_a_code_host_token_is_known_by_all_of_it_not_its_prefix(tmp_path: Path) -> None:
+    # detect-secrets reports only the captured "ghp" of such a token; every token would share it.
+    other = "gh" + "p_" + FAKE.result_api_key + "abcd"
+    write(tmp_path, ".env", f"A={FAKE.github_token}\nB={other}\n")
+    prints = [f.evidence["fingerprint"] for f in secrets_of(find_secrets(tmp_path))]
+    assert len(prints) == 2 and len(set(prints)) == 2
+    assert prints[0] == secret_fingerprint("GitHub Token", FAKE.github_token)
+
+
+def test_one_secret_has_one_fingerprint_in_every_kind_of_file(tmp_path: Path) -> None:
+    password = FAKE.toml_password
+    write(tmp_path, "a.py", f'DB_PASSWORD = "{password}"\n')
+    write(tmp_path, "b.yaml", f"db:\n  password: {password}  # the staging one\n")
+    write(tmp_path, "c.env", f"DB_PASSWORD={password} # staging\n")
+    write(tmp_path, "d.ini", f"[db]\npassword = {password}\n")
+    cell = {"cell_type": "code", "source": [f'db_password = "{password}"'], "outputs": []}
+    write(tmp_path, "e.ipynb", notebook([cell]))
+    found = secrets_of(find_secrets(tmp_path))
+    assert sorted(f.location.path for f in found) == ["a.py", "b.yaml", "c.env", "d.ini", "e.ipynb"]
+    assert {f.evidence["fingerprint"] for f in found} == {secret_fingerprint("Secret Keyword", password)}
+
+
+def test_a_key_in_a_yaml_block_is_one_finding_on_its_first_line(tmp_path: Path) -> None:
+    block = "".join(f"    {line}\n" for line in key_block(3).splitlines())
+    write(tmp_path, "tls.yaml", f"tls:\n  key: |\n{block}  cert: none\n")
+    write(tmp_path, "tls.pem", key_block(3))
+    found = {
+        (f.location.path, f.location.row): f.evidence["fingerprint"]
+        for f in secrets_of(find_secrets(tmp_path))
+    }
+    assert set(found) == {("tls.yaml", 3), ("tls.pem", 1)}
+    assert found[("tls.yaml", 3)] == found[("tls.pem", 1)]
+
+
+def test_two_private_keys_in_one_file_have_their_own_fingerprints(tmp_path: Path) -> None:
+    write(tmp_path, "keys.pem", key_block(1) + key_block(2))
+    write(tmp_path, "same.pem", "\n\n" + key_block(1))
+    report = find_secrets(tmp_path)
+    prints = {(f.location.path, f.location.row): f.evidence["fingerprint"] for f in secrets_of(report)}
+    first, second = prints[("keys.pem", 1)], prints[("keys.pem", 1 + len(key_block(1).splitlines()))]
+    assert first != second
+    assert prints[("same.pem", 3)] == first  # the same key elsewhere is the same fingerprint
+
+
+# -- the baseline -----------------------------------------------------------------------------------
+
+
+def test_baseline_round_trip(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    write_planted(root)
+    baseline = tmp_path / "accepted.json"
+    assert write_secrets_baseline(root, baseline) == 13
+    text = baseline.read_text(encoding="utf-8")
+    for value in FAKE.values():
+        assert value not in text
+    doc = json.loads(text)
+    assert doc["format"] == "pipewarden-secrets-baseline/1"
+    assert set(doc["accepted"][0]) == {"file", "type", "fingerprint", "reason"}
+
+    accepted = find_secrets(root, baseline=baseline)
+    assert secrets_of(accepted) == []
+    assert summary_of(accepted).evidence["accepted"] == 13
+    assert accepted.exit_code(Severity.LOW) == 0
+
+    # Lines move: still accepted. A new secret: reported. A secret removed: its entry is stale.
+    storage = root / "app/storage.py"
+    storage.write_text("# moved down\n\n\n" + storage.read_text(encoding="utf-8"), encoding="utf-8")
+    write(root, "app/new.py", f'API_KEY = "{FAKE.error_password}x"\n')
+    (root / "settings.toml").write_text('[database]\nuser = "svc"\n', encoding="utf-8")
+    later = find_secrets(root, baseline=baseline)
+    assert places(later) == {("app/new.py", "line 1", "Secret Keyword")}
+    (stale,) = [f for f in later.findings if f.rule_id == "PW-SEC-103"]
+    assert stale.severity is Severity.LOW and stale.evidence["file"] == "settings.toml"
+    assert stale.location.path == str(baseline)
+    assert summary_of(later).evidence["accepted"] == 12
+
+
+def test_an_entry_for_a_file_not_scanned_is_not_called_stale(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
+    baseline = tmp_path / SECRETS_BASELINE_NAME
+    write_secrets_baseline(tmp_path, baseline)
+    report = find_secrets(tmp_path, baseline=baseline, exclude=["a.py"])
+    assert [f.rule_id for f in report.findings] == ["PW-SEC-200"]
+
+
+def test_updating_the_baseline_keeps_reasons_and_drops_what_is_gone(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\nAPI_KEY = "{FAKE.env_secret}"\n')
+    baseline = tmp_path / SECRETS_BASELINE_NAME
+    write_secrets_baseline(tmp_path, baseline)
+    doc = json.loads(baseline.read_text(encoding="utf-8"))
+    for entry in doc["accepted"]:
+        entry["reason"] = "rotated 2026-01; a test fixture now"
+    baseline.write_text(json.dumps(doc), encoding="utf-8")
+    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
+    assert write_secrets_baseline(tmp_path, baseline) == 1
+    (entry,) = json.loads(baseline.read_text(encoding="utf-8"))["accepted"]
+    assert entry["reason"] == "rotated 2026-01; a test fixture now"
+    assert (baseline.stat().st_mode & 0o777) == 0o644
+
+
+def _baseline_doc(entry: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
+    accepted = {"file": "a.py", "type": "Secret Keyword", "fingerprint": "0" * 32, **(entry or {})}
+    doc = {"format": "pipewarden-secrets-baseline/1", "fingerprint": "pbkdf2-sha256/100000/128"}
+    return {**doc, "accepted": [accepted], **top}
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "invalid JSON at line 1"),
+        (json.dumps({"version": "1.5.0", "plugins_used": [], "results": {}}), "a detect-secrets baseline"),
+        (json.dumps(_baseline_doc(format="other/1")), "format is not"),
+        (json.dumps(_baseline_doc(fingerprint="sha1")), "fingerprints made with 'sha1'"),
+        (json.dumps(_baseline_doc(accepted={})), "'accepted' must be a list"),
+        (json.dumps(_baseline_doc({"fingerprint": "ABC"})), "entry #1: fingerprint must be 32"),
+        (json.dumps(_baseline_doc({"value": "x"})), "entry #1: unknown key 'value'"),
+        (json.dumps(_baseline_doc({"file": ""})), "entry #1: needs a file and a type"),
+    ],
+)
+def test_a_malformed_baseline_is_a_usage_error_naming_it(tmp_path: Path, content: str, problem: str) -> None:
+    baseline = tmp_path / "bl.json"
+    baseline.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(problem)) as caught:
+        find_secrets(tmp_path, baseline=baseline)
+    assert str(caught.value).startswith(str(baseline))
+    # Updating does not overwrite what a person wrote and cannot be read.
+    with pytest.raises(ConfigError):
+        write_secrets_baseline(tmp_path, baseline)
+    assert baseline.read_text(encoding="utf-8") == content
+
+
+def test_a_baseline_named_but_missing_is_an_error_not_an_empty_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such secrets baseline"):
+        find_secrets(tmp_path, baseline=tmp_path / "typo.json")
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def test_cli_exit_codes_and_thresholds(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    write_benign(clean)
+    assert run("secrets", str(clean), cwd=tmp_path).returncode == 0
+    dirty = tmp_path / "dirty"
+    write(dirty, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
+    assert run("secrets", str(dirty), cwd=tmp_path).returncode == 1
+    assert run("secrets", str(dirty), "--fail-on", "critical", cwd=tmp_path).returncode == 0  # high only
+    bad = run("secrets", str(dirty), "--fail-on", "severe", cwd=tmp_path)
+    assert bad.returncode == 2 and "'severe': not a severity" in bad.stderr
+    missing = run("secrets", "nowhere", cwd=tmp_path)
+    assert missing.returncode == 2 and "nowhere: no such file or folder" in missing.stderr
+
+
+def test_cli_baseline_workflow_and_the_default_baseline(tmp_path: Path) -> None:
+    write_planted(tmp_path)
+    found = run("secrets", "--format", "json", cwd=tmp_path)
+    assert found.returncode == 1 and len(json.loads(found.stdout)["findings"]) == 14
+    updated = run("secrets", "--update-baseline", cwd=tmp_path)
+    assert updated.returncode == 0, updated.stderr
+    assert f"{SECRETS_BASELINE_NAME}: 13 accepted secret(s) written" in updated.stderr
+    # The baseline in the folder is used without being named, and is itself scanned (it holds no secret).
+    after = run("secrets", "--format", "json", cwd=tmp_path)
+    assert after.returncode == 0, after.stdout
+    (summary,) = json.loads(after.stdout)["findings"]
+    assert summary["evidence"]["accepted"] == 13 and summary["evidence"]["files"] == 8
+
+
+def test_cli_malformed_baseline_exits_2_naming_the_file(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "x = 1\n")
+    write(tmp_path, "old.baseline", json.dumps({"version": "1.5.0", "plugins_used": [], "results": {}}))
+    result = run("secrets", ".", "--baseline", "old.baseline", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "old.baseline: not a secrets baseline" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_never_prints_a_secret_even_when_verbose(tmp_path: Path) -> None:
+    write_planted(tmp_path)
+    for fmt in ("text", "json", "sarif", "html"):
+        result = run("-vv", "secrets", ".", "--format", fmt, "-o", f"report.{fmt}", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        written = (tmp_path / f"report.{fmt}").read_text(encoding="utf-8")
+        for value in FAKE.values():
+            assert value not in result.stdout + result.stderr + written
+
+
+def test_files_built_to_exhaust_a_parser_are_still_scanned_quickly(tmp_path: Path) -> None:
+    """A YAML "billion laughs" (nested aliases) and INI interpolation nested the same way make
+    detect-secrets' transformers run for ever; pipewarden reads such files line by line instead."""
+    yaml_lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for level, name in enumerate("bcdefghi"):
+        previous = "abcdefgh"[level]
+        yaml_lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    write(tmp_path, "bomb.yaml", "\n".join([*yaml_lines, f"password: {FAKE.yaml_password}"]) + "\n")
+    ini = ["[s]", "a = x"]
+    ini += [f"{chr(98 + i)} = " + f"%({chr(97 + i)})s" * 10 for i in range(10)]
+    write(tmp_path, "nested.ini", "\n".join([*ini, f"password = {FAKE.toml_password}"]) + "\n")
+    result = run("secrets", ".", "--format", "json", cwd=tmp_path)  # run() times out, so a hang fails
+    assert result.returncode == 1
+    found = {
+        f["location"]["path"] for f in json.loads(result.stdout)["findings"] if f["rule_id"] == "PW-SEC-101"
+    }
+    assert found == {"bomb.yaml", "nested.ini"}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs a FIFO")
+def test_a_fifo_in_the_tree_is_skipped_not_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    write(tmp_path, "a.py", "x = 1\n")
+    report = find_secrets(tmp_path)  # opening the FIFO would block for ever
+    assert summary_of(report).evidence["skipped"] == {"special": 1}
