@@ -13,11 +13,23 @@ from pipewarden.supply._database import Lookup, OfflineDatabase, OsvApi, Vulnera
 from pipewarden.supply._ignores import Ignore, apply_ignores, load_ignores
 from pipewarden.supply._osv import Record, normalize, public_version
 from pipewarden.supply._requirements import Dependency, read_requirements
+from pipewarden.supply._sbom import build_sbom, validate_sbom
+from pipewarden.supply._secrets import (
+    SECRETS_BASELINE_NAME,
+    SECRETS_MAX_BYTES,
+    SECRETS_RULES,
+    find_secrets,
+    secret_fingerprint,
+    write_secrets_baseline,
+)
 from pipewarden.supply._sources import DEPENDENCY_FILES, read_dependencies
 
 __all__ = [
     "DEPENDENCY_FILES",
     "DEPS_RULES",
+    "SECRETS_BASELINE_NAME",
+    "SECRETS_MAX_BYTES",
+    "SECRETS_RULES",
     "Dependency",
     "Ignore",
     "Lookup",
@@ -27,10 +39,15 @@ __all__ = [
     "VulnerabilitySource",
     "apply_ignores",
     "audit",
+    "build_sbom",
+    "find_secrets",
     "load_ignores",
     "normalize",
     "public_version",
     "read_dependencies",
     "read_requirements",
+    "secret_fingerprint",
     "smallest_fix",
+    "validate_sbom",
+    "write_secrets_baseline",
 ]
