@@ -197,3 +197,32 @@ def test_readme_monitor_commands_work_as_written(tmp_path: Path) -> None:
     ).stdout
     found = sorted(f["rule_id"] for f in json.loads(replay)["findings"])
     assert found == ["PW-MON-101", "PW-MON-108", "PW-MON-110"]  # what the README's comment says
+
+
+def test_readme_supply_chain_and_gate_commands_work_as_written(tmp_path: Path) -> None:
+    """Run in a copy of the repository, since `sbom -o` writes into it and `ci` then gates what is there."""
+    import json
+    import shutil
+
+    copy = tmp_path / "repo"
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            "venv",
+            ".venv",
+            "__pycache__",
+            ".*_cache",
+            ".hypothesis",
+            ".work",
+            "build",
+            "dist",
+            "*.egg-info",
+        ),
+    )
+    commands = _readme_block("The supply chain and the CI gate")
+    assert [c.split()[1] for c in commands] == ["deps", "secrets", "sbom", "ci"]
+    _run_readme_commands(commands, copy)
+    sbom = json.loads((copy / "sbom.cdx.json").read_text())
+    assert sbom["specVersion"] == "1.6" and len(sbom["components"]) > 50

@@ -164,3 +164,28 @@ def test_the_cli_writes_every_format_and_exits_by_policy(tmp_path: Path) -> None
     (root / "bad.yaml").write_text("version: 1\nscan: {fail_onn: high}\n")
     done = run("ci", ".", "--policy", "bad.yaml", cwd=root)
     assert done.returncode == 2 and "scan.fail_onn" in done.stderr
+
+
+def test_with_a_workspace_the_gate_checks_the_deployments_posture(tmp_path: Path) -> None:
+    from pipewarden.workspace import Workspace
+
+    root = project(tmp_path / "repo")
+    workspace = Workspace.init(tmp_path / "ws")
+    result = run_gate(
+        root, policy=GatePolicy.from_yaml(POLICY, source="ci.yaml"), workspace=workspace, now=NOW
+    )
+    posture = next(s for s in result.steps if s.name == "posture")
+    rules = {f.rule_id for f in posture.report.findings}
+    # A fresh workspace has never had its audit log verified and sends alerts nowhere but the console.
+    assert {"PW-POST-140", "PW-POST-151", "PW-POST-200"} <= rules
+    assert posture.verdict == "fail" and result.exit_code == 1
+    # The same workspace named in the policy instead; posture's own threshold decides.
+    named = POLICY + "posture: {workspace: ../ws, probe_sinks: false, fail_on: critical}\n"
+    result = gate(root, named)
+    assert next(s for s in result.steps if s.name == "posture").verdict == "pass"
+    assert result.exit_code == 0
+    # Key files open to everyone are critical, whatever else is configured.
+    workspace.keyring_path.chmod(0o644)
+    result = gate(root, named)
+    posture = next(s for s in result.steps if s.name == "posture")
+    assert "PW-POST-120" in {f.rule_id for f in posture.blocking} and result.exit_code == 1

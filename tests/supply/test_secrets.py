@@ -519,3 +519,18 @@ def test_a_fifo_in_the_tree_is_skipped_not_opened(tmp_path: Path) -> None:
     write(tmp_path, "a.py", "x = 1\n")
     report = find_secrets(tmp_path)  # opening the FIFO would block for ever
     assert summary_of(report).evidence["skipped"] == {"special": 1}
+
+
+def test_an_sboms_package_hashes_are_not_secrets_but_hex_under_a_secret_name_is(tmp_path: Path) -> None:
+    import hashlib
+
+    from pipewarden.supply import build_sbom
+
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("".join(f"pkg{i}==1.0 --hash=sha256:{d}\n" for i, d in enumerate(digests)))
+    (tmp_path / "sbom.cdx.json").write_text(json.dumps(build_sbom(reqs), indent=2))
+    assert secrets_of(find_secrets(tmp_path)) == []
+    (tmp_path / "settings.json").write_text(json.dumps({"api_token": digests[0]}, indent=2))
+    (found,) = secrets_of(find_secrets(tmp_path))
+    assert found.location.path == "settings.json"

@@ -76,6 +76,8 @@ _VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
 # hex value under a name for a digest or commit (``rev: "<sha>"``, ``"fingerprint": "<hex>"``).
 _DIGEST_LABEL = re.compile(r"(sha-?(1|224|256|384|512)|sha3[-_]\d+|md5|blake2[bs]?)\s*[:=-]?\s*$", re.I)
 _DIGEST_PREFIX = re.compile(r"(sha(1|256|384|512)|md5)[-:]", re.IGNORECASE)
+# Hex digits of MD5, SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512 (and the SHA-3 and BLAKE2 sizes).
+_DIGEST_LENGTHS = frozenset({32, 40, 56, 64, 96, 128})
 _DIGEST_NAME = re.compile(r"rev|commit|sha|hash|digest|checksum|fingerprint|etag|oid|integrity", re.I)
 _NAME = re.compile(r"[A-Za-z_][\w.-]*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -106,7 +108,12 @@ def _is_digest(value: str, line: str) -> bool:
     if _DIGEST_LABEL.search(before):
         return True
     names = _NAME.findall(before)
-    return bool(_HEX.fullmatch(value) and names and _DIGEST_NAME.search(names[-1]))
+    if not (_HEX.fullmatch(value) and names):
+        return False
+    if names[-1] == "content" and len(value) in _DIGEST_LENGTHS:
+        # A CycloneDX hash: {"alg": "SHA-256", "content": "<hex>"} (SBOMs list one per package file).
+        return True
+    return bool(_DIGEST_NAME.search(names[-1]))
 
 
 def _filtered(value: str, line: str, plugin: Any, filename: str) -> bool:
