@@ -102,16 +102,48 @@ def test_thresholds_are_per_check(tmp_path: Path) -> None:
     assert [f.rule_id for f in deps.report.findings if f.severity >= Severity.MEDIUM] == ["PW-DEPS-202"]
 
 
-def test_excluded_paths_are_not_scanned_and_skipped_folders_never(tmp_path: Path) -> None:
+def test_excluded_paths_are_not_scanned_and_skipped_folders_are_named(tmp_path: Path) -> None:
     root = project(tmp_path)
-    for folder in ("fixtures/evil", ".git/objects", "node_modules/x", "env"):
+    for folder in ("fixtures/evil", ".git/objects", "node_modules/x", "env/lib/python3.11/site-packages/p"):
         (root / folder).mkdir(parents=True)
         (root / folder / "model.pkl").write_bytes(system_call("skipped"))
+    # A real virtual environment: pyvenv.cfg, an interpreter and site-packages.
     (root / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / "env" / "bin").mkdir()
+    (root / "env" / "bin" / "python").write_text("")
     assert gate(root).steps[0].verdict == "fail"  # fixtures/evil is part of the tree
     result = gate(root, POLICY + "scan: {exclude: ['fixtures/**']}\n")
-    assert result.steps[0].verdict == "pass"
-    assert result.exit_code == 0
+    assert result.steps[0].verdict == "pass" and result.exit_code == 0
+    assert dict(result.not_scanned) == {
+        ".git": "version control",
+        "env": "a virtual environment",
+        "fixtures": "excluded by the policy",
+        "node_modules": "a tool's folder at the tree's root",
+    }
+    (summary,) = [f for f in result.report.findings if f.rule_id == "PW-CI-200"]
+    assert summary.evidence["folders_not_scanned"]["env"] == "a virtual environment"
+    assert any(
+        line.startswith("NOTE") and "env (a virtual environment)" in line for line in result.summary_lines()
+    )
+
+
+@pytest.mark.parametrize(
+    "hideout",
+    [
+        "models/node_modules",  # a tool's folder name, but not at the root
+        "models/.tox",
+        "models/fake-env",  # a lone pyvenv.cfg does not make a virtual environment
+        "src/.pipewarden",
+    ],
+)
+def test_a_folder_name_is_no_hiding_place(tmp_path: Path, hideout: str) -> None:
+    root = project(tmp_path)
+    (root / hideout).mkdir(parents=True)
+    (root / hideout / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / hideout / "weights.bin").write_bytes(system_call("hidden"))
+    result = gate(root, POLICY + "scan: {exclude: ['fixtures/**']}\n")
+    assert result.steps[0].verdict == "fail"
+    assert any(f.location.path == f"{hideout}/weights.bin" for f in result.steps[0].blocking)
 
 
 def test_a_check_that_cannot_run_fails_the_gate(tmp_path: Path) -> None:
@@ -189,3 +221,43 @@ def test_with_a_workspace_the_gate_checks_the_deployments_posture(tmp_path: Path
     result = gate(root, named)
     posture = next(s for s in result.steps if s.name == "posture")
     assert "PW-POST-120" in {f.rule_id for f in posture.blocking} and result.exit_code == 1
+
+
+def test_an_empty_section_keeps_its_check_on_and_a_gate_with_every_check_off_is_refused(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    (root / "m.pkl").write_bytes(system_call("empty-section"))
+    result = gate(root, POLICY + "scan:\n  # nothing set here\n")
+    assert result.steps[0].name == "scan" and result.steps[0].verdict == "fail"
+    with pytest.raises(ConfigError, match="every check is off"):
+        gate(root, "version: 1\nscan: false\ndeps: false\nsecrets: false\n")
+
+
+def test_a_check_that_crashes_is_a_finding_and_the_other_checks_still_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipewarden.supply
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("detector exploded")
+
+    monkeypatch.setattr(pipewarden.supply, "find_secrets", broken)
+    result = gate(project(tmp_path))
+    crashed = next(s for s in result.steps if s.name == "secrets")
+    assert crashed.verdict == "error"
+    assert [s.verdict for s in result.steps if s is not crashed] == ["pass", "pass", "pass"]
+    (finding,) = crashed.report.findings
+    assert finding.rule_id == "PW-CI-101" and "RuntimeError: detector exploded" in finding.message
+    assert result.exit_code == 1
+
+
+def test_a_url_in_a_finding_is_not_taken_for_a_path(tmp_path: Path) -> None:
+    from pipewarden.findings import Finding, Location, Report
+    from pipewarden.gate._run import _relocated
+
+    root = project(tmp_path)
+    url = Finding("PW-X-1", Severity.HIGH, "t", "m", Location(path="https://127.0.0.1:9"))
+    here = Finding("PW-X-2", Severity.HIGH, "t", "m", Location(path=str(root / "src" / "train.py")))
+    moved = _relocated(root, Report.build(command="x", findings=[url, here], targets=2))
+    assert sorted(f.location.path for f in moved.findings) == ["https://127.0.0.1:9", "src/train.py"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pipewarden.gate._policy import DataStep, DepsStep, GatePolicy, PostureStep, ScanStep, SecretsStep
 from pipewarden.gate._run import GATE_RULES, GateResult, StepResult, run_gate
-from pipewarden.gate._tree import SKIPPED_FOLDERS
+from pipewarden.gate._tree import ROOT_ONLY_FOLDERS, is_virtualenv
 
 __all__ = [
     "GATE_RULES",
-    "SKIPPED_FOLDERS",
+    "ROOT_ONLY_FOLDERS",
     "DataStep",
     "DepsStep",
     "GatePolicy",
@@ -24,5 +24,6 @@ __all__ = [
     "ScanStep",
     "SecretsStep",
     "StepResult",
+    "is_virtualenv",
     "run_gate",
 ]

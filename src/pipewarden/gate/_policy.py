@@ -150,11 +150,12 @@ class _Reader:
             raise self.fail(f"{where}{unknown[0]}", f"unknown key (known: {', '.join(sorted(allowed))})")
 
     def section(self, doc: dict[str, Any], key: str) -> dict[str, Any] | None:
-        """A check's section: absent (defaults), `false` (off), `true` (defaults) or a mapping."""
+        """A check's section: absent, empty or `true` (its defaults), `false` (off) or a mapping. Only an
+        explicit `false` turns a check off: ``scan:`` followed by nothing but a comment keeps it on."""
         value = doc.get(key, True)
-        if value is True:
+        if value is True or value is None:
             return {}
-        if value is False or value is None:
+        if value is False:
             return None
         if not isinstance(value, dict):
             raise self.fail(key, "must be a mapping, true or false")

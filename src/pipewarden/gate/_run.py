@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pipewarden.errors import ConfigError, PipewardenError
 from pipewarden.findings import Finding, Location, Report, Severity
 from pipewarden.gate._policy import DataStep, GatePolicy
-from pipewarden.gate._tree import relative_to, tree_files
+from pipewarden.gate._tree import Walk, relative_to, tree_files
 
 if TYPE_CHECKING:
     from pipewarden.workspace import Workspace
@@ -58,6 +59,7 @@ class GateResult:
     steps: tuple[StepResult, ...]
     skipped: tuple[tuple[str, str], ...]
     report: Report
+    not_scanned: tuple[tuple[str, str], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -82,6 +84,10 @@ class GateResult:
             )
             lines.append(f"{step.verdict.upper():5} {step.name:{width}} {detail}")
         lines.extend(f"{'OFF':5} {name:{width}} {why}" for name, why in self.skipped)
+        if self.not_scanned:
+            shown = ", ".join(f"{path} ({why})" for path, why in self.not_scanned[:5])
+            more = f" and {len(self.not_scanned) - 5} more" if len(self.not_scanned) > 5 else ""
+            lines.append(f"{'NOTE':5} folders the model scan did not enter: {shown}{more}")
         lines.append("gate: " + ("passed" if self.passed else "FAILED"))
         return lines
 
@@ -110,9 +116,11 @@ def run_gate(
     steps: list[StepResult] = []
     skipped: list[tuple[str, str]] = []
     planned: list[tuple[str, Severity, Callable[[], Report]]] = []
+    walk = Walk()
+    _check_paths(root, policy)
 
     if policy.scan.enabled:
-        planned.append(("scan", policy.scan.fail_on, lambda: _scan(root, policy)))
+        planned.append(("scan", policy.scan.fail_on, lambda: _scan(root, policy, walk)))
     else:
         skipped.append(("scan", "off in the policy"))
     if policy.deps.enabled:
@@ -137,21 +145,51 @@ def run_gate(
     else:
         skipped.append(("posture", "no workspace given" if policy.posture.enabled else "off in the policy"))
 
+    if not planned:
+        raise ConfigError(f"{policy.source}: every check is off; a gate that checks nothing cannot pass")
     for name, fail_on, run in planned:
         logger.info("gate: running %s", name)
         try:
             report = run()
-        except ConfigError:
-            raise
-        except PipewardenError as exc:
-            steps.append(_could_not_run(name, fail_on, str(exc)))
+        except Exception as exc:  # any failure of one check is its finding, not the gate's end
+            logger.warning("gate: %s could not run", name, exc_info=not isinstance(exc, PipewardenError))
+            detail = str(exc) if isinstance(exc, PipewardenError) else f"{type(exc).__name__}: {exc}"
+            steps.append(_could_not_run(name, fail_on, detail))
             continue
         steps.append(StepResult(name, _relocated(root, report), fail_on))
 
     merged = [f for step in steps for f in step.report.findings]
-    merged.append(_summary(root, policy, steps, skipped))
+    merged.append(_summary(root, policy, steps, skipped, walk))
     report = Report.build(command="ci", findings=merged, targets=sum(step.report.targets for step in steps))
-    return GateResult(steps=tuple(steps), skipped=tuple(skipped), report=report)
+    return GateResult(
+        steps=tuple(steps),
+        skipped=tuple(skipped),
+        report=report,
+        not_scanned=tuple(sorted(walk.skipped.items())),
+    )
+
+
+def _check_paths(root: Path, policy: GatePolicy) -> None:
+    """Every path the policy names exists, before any check runs: a policy pointing at nothing is a
+    configuration error (exit 2), not a check that could not run."""
+    named: list[tuple[str | None, str]] = [
+        (p, "scan.paths") for p in policy.scan.paths if policy.scan.enabled
+    ]
+    if policy.scan.enabled:
+        named.append((policy.scan.allow, "scan.allow"))
+    if policy.deps.enabled:
+        named += [(p, "deps.paths") for p in policy.deps.paths]
+        named += [(policy.deps.db, "deps.db"), (policy.deps.ignores, "deps.ignores")]
+    if policy.secrets.enabled:
+        named.append((policy.secrets.baseline, "secrets.baseline"))
+    for step in policy.data:
+        named += [(step.data, f"data {step.name!r} data"), (step.contract, f"data {step.name!r} contract")]
+    if policy.posture.enabled:
+        named += [(policy.posture.tls_cert, "posture.tls_cert"), (policy.posture.ca, "posture.ca")]
+        named.append((policy.posture.osv_db, "posture.osv_db"))
+    for relative, key in named:
+        if relative is not None:
+            _inside(root, relative, key)
 
 
 def _inside(root: Path, relative: str, key: str) -> Path:
@@ -161,13 +199,13 @@ def _inside(root: Path, relative: str, key: str) -> Path:
     return path
 
 
-def _scan(root: Path, policy: GatePolicy) -> Report:
+def _scan(root: Path, policy: GatePolicy, walk: Walk) -> Report:
     from pipewarden.scan import ScanPolicy, scan_path
 
     patterns = (*policy.exclude, *policy.scan.exclude)
-    files: list[Path] = []
     for start in policy.scan.paths:
-        files.extend(tree_files(root, _inside(root, start, "scan.paths"), patterns))
+        tree_files(root, _inside(root, start, "scan.paths"), patterns, walk)
+    files = walk.files
     allow = policy.scan.allow
     scan_policy = ScanPolicy.from_file(_inside(root, allow, "scan.allow")) if allow else None
     if not files:
@@ -246,7 +284,8 @@ def _relocated(root: Path, report: Report) -> Report:
     findings = []
     for finding in report.findings:
         path = finding.location.path
-        relative = relative_to(root, Path(path)) if path and path != "-" else path
+        # Only a file that exists is moved; a URL or a name that is not a path stays as it is.
+        relative = relative_to(root, Path(path)) if path and os.path.lexists(path) else path
         findings.append(
             finding if relative == path else finding.relocated(_moved(finding.location, relative))
         )
@@ -278,7 +317,7 @@ def _could_not_run(name: str, fail_on: Severity, error: str) -> StepResult:
 
 
 def _summary(
-    root: Path, policy: GatePolicy, steps: list[StepResult], skipped: list[tuple[str, str]]
+    root: Path, policy: GatePolicy, steps: list[StepResult], skipped: list[tuple[str, str]], walk: Walk
 ) -> Finding:
     checks: dict[str, Any] = {
         step.name: {
@@ -301,5 +340,11 @@ def _summary(
         message=(f"gate failed: {', '.join(failed)}" if failed else f"gate passed: {len(steps)} checks")
         + f" (policy {policy.source})",
         location=Location(path="."),
-        evidence={"passed": not failed, "policy": policy.source, "checks": checks, "root": root.name},
+        evidence={
+            "passed": not failed,
+            "policy": policy.source,
+            "checks": checks,
+            "root": root.name,
+            "folders_not_scanned": dict(sorted(walk.skipped.items())),
+        },
     )
