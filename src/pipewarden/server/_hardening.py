@@ -1,0 +1,198 @@
+"""What every response and request goes through: security headers, body limits, rate limits.
+
+Pure ASGI middleware (no buffering of bodies): a request body larger than its limit is refused as it
+streams in, and the limit for uploads is separate from the limit for everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+__all__ = ["BodyLimit", "RateLimit", "SecurityHeaders", "TokenBuckets"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The dashboard's pages load their own scripts and styles only; nothing may frame them.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"content-security-policy", _CSP.encode()),
+    (b"cache-control", b"no-store"),
+]
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+async def _problem(send: Send, status: int, kind: str, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(
+        {
+            "type": f"urn:pipewarden:problem:{kind}",
+            "title": kind.replace("-", " "),
+            "status": status,
+            "detail": detail,
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (HSTS only when served over TLS)."""
+
+    def __init__(self, app: ASGIApp, *, tls: bool) -> None:
+        self.app = app
+        self.extra = [*_HEADERS, _HSTS] if tls else list(_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in self.extra if h[0] not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class BodyLimit:
+    """Refuses a body over its limit with 413, by its Content-Length or as it streams in."""
+
+    def __init__(self, app: ASGIApp, *, default: int, uploads: int, upload_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.default = default
+        self.uploads = uploads
+        self.upload_prefixes = upload_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        limit = (
+            self.uploads
+            if scope.get("method") == "PUT" and path.startswith(self.upload_prefixes)
+            else self.default
+        )
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _problem(send, 413, "too-large", f"the request body is over {limit} bytes", [])
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking)
+        except _TooLarge:
+            if not started:
+                await _problem(send, 413, "too-large", f"the request body is over {limit} bytes", [])
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class TokenBuckets:
+    """Token buckets per key (a principal, an origin), bounded in number: `allow(key)` spends one."""
+
+    def __init__(self, *, per_minute: int, max_keys: int = 100_000) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(per_minute)
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> float:
+        """0 when allowed, else how many seconds until the next request would be."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+            return wait
+
+
+class RateLimit:
+    """Per origin (the client's address) and per presented credential; 429 with Retry-After."""
+
+    def __init__(self, app: ASGIApp, *, per_minute: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.buckets = TokenBuckets(per_minute=per_minute)
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        keys = [f"origin:{client[0] if client else 'unknown'}"]
+        headers = dict(scope.get("headers", []))
+        credential = headers.get(b"authorization") or _cookie(headers.get(b"cookie", b""))
+        if credential:
+            # Keyed by a digest of the credential: the raw token never sits in memory longer than needed.
+            import hashlib
+
+            keys.append("credential:" + hashlib.sha256(credential).hexdigest()[:32])
+        wait = max(self.buckets.allow(k) for k in keys)
+        if wait > 0:
+            await _problem(
+                send,
+                429,
+                "rate-limited",
+                "too many requests",
+                [(b"retry-after", str(int(wait) + 1).encode())],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+def _cookie(raw: bytes) -> bytes:
+    for part in raw.split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name == b"pw_session":
+            return value
+    return b""
