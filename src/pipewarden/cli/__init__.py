@@ -18,6 +18,7 @@ from pipewarden.cli import (  # noqa: F401  # imported for their side effect: re
     _sbom,
     _scan,
     _secrets,
+    _serve,
     _sign,
     _store,
     _users,
