@@ -24,9 +24,17 @@ _DOC_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/re
 
 
 def _routers() -> list[GuardedRouter]:
-    from pipewarden.server.routes import _alerts, _artifacts, _audit, _health, _session
+    from pipewarden.server.routes import _alerts, _artifacts, _audit, _health, _identity, _scan, _session
 
-    return [_health.router, _session.router, _artifacts.router, _audit.router, _alerts.router]
+    return [
+        _health.router,
+        _session.router,
+        _identity.router,
+        _artifacts.router,
+        _scan.router,
+        _audit.router,
+        _alerts.router,
+    ]
 
 
 def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) -> FastAPI:
