@@ -66,7 +66,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         BodyLimit,
         default=settings.max_json_bytes,
         uploads=settings.max_upload_bytes,
-        upload_prefixes=("/v1/artifacts/",),
+        upload_routes=(("PUT", "/v1/artifacts/"), ("POST", "/v1/scan")),
     )
     app.add_middleware(SecurityHeaders, tls=settings.tls)
     return app

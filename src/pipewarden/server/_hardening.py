@@ -84,22 +84,22 @@ class SecurityHeaders:
 class BodyLimit:
     """Refuses a body over its limit with 413, by its Content-Length or as it streams in."""
 
-    def __init__(self, app: ASGIApp, *, default: int, uploads: int, upload_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, default: int, uploads: int, upload_routes: tuple[tuple[str, str], ...]
+    ) -> None:
         self.app = app
         self.default = default
         self.uploads = uploads
-        self.upload_prefixes = upload_prefixes
+        self.upload_routes = upload_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = (
-            self.uploads
-            if scope.get("method") == "PUT" and path.startswith(self.upload_prefixes)
-            else self.default
-        )
+        method = scope.get("method", "")
+        upload = any(method == m and path.startswith(prefix) for m, prefix in self.upload_routes)
+        limit = self.uploads if upload else self.default
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _problem(send, 413, "too-large", f"the request body is over {limit} bytes", [])
