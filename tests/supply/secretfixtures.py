@@ -17,7 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAKE", "Fake", "key_block", "notebook", "write", "write_benign", "write_planted"]
+from pipewarden.findings import Finding, Report
+
+__all__ = [
+    "FAKE",
+    "Fake",
+    "key_block",
+    "notebook",
+    "places",
+    "problems_of",
+    "secrets_of",
+    "summary_of",
+    "write",
+    "write_benign",
+    "write_planted",
+]
 
 _UPPER_DIGITS = string.ascii_uppercase + string.digits
 _ALNUM = string.ascii_letters + string.digits
@@ -66,6 +80,28 @@ FAKE = Fake(
 )
 
 
+def secrets_of(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.rule_id == "PW-SEC-101"]
+
+
+def summary_of(report: Report) -> Finding:
+    (summary,) = [f for f in report.findings if f.rule_id == "PW-SEC-200"]
+    return summary
+
+
+def places(report: Report) -> set[tuple[str, str, str]]:
+    """(file, where in it, detector type) of each secret reported."""
+    return {
+        (f.location.path, f.location.member or f"line {f.location.row}", str(f.evidence["type"]))
+        for f in secrets_of(report)
+    }
+
+
+def problems_of(report: Report) -> list[Finding]:
+    """The files that could not be scanned, or not whole (PW-SEC-102)."""
+    return [f for f in report.findings if f.rule_id == "PW-SEC-102"]
+
+
 def key_block(seed: int, *, kind: str = "RSA") -> str:
     """A PEM block shaped like a private key; its body is random bytes, not a key."""
     body = base64.b64encode(random.Random(seed).randbytes(300)).decode()  # noqa: S311  # reproducible
@@ -81,13 +117,10 @@ def write(root: Path, name: str, text: str) -> Path:
     return path
 
 
-def notebook(cells: list[dict[str, Any]]) -> str:
-    doc = {
-        "cells": cells,
-        "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+def notebook(cells: list[dict[str, Any]], metadata: dict[str, Any] | None = None) -> str:
+    """A notebook (nbformat 4) of `cells`; `metadata` goes into the notebook's beside its kernelspec."""
+    kernel = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    doc = {"cells": cells, "metadata": {**kernel, **(metadata or {})}, "nbformat": 4, "nbformat_minor": 5}
     return json.dumps(doc, indent=1)
 
 

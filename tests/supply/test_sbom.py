@@ -180,6 +180,37 @@ def test_credentials_in_a_requirement_url_are_not_copied(tmp_path: Path) -> None
     ]
 
 
+def test_no_part_of_a_url_credential_reaches_the_sbom(tmp_path: Path) -> None:
+    """A password holding "@" (the user-info runs to the host's last "@"), a token as the user name, a
+    presigned download's signature in the query, a bare URL line: none of it is copied."""
+    a1, a2, b, d, e1, e2 = ("S3CR3T" + tag for tag in ("A1", "A2", "B", "D", "E1", "E2"))
+    token = "gh" + "p_" + "S3CR3TC" * 5
+    (tmp_path / "requirements.txt").write_text(
+        f"--index-url https://builder:{b}@pypi.internal.test/simple\n"
+        f"privpkg @ https://deploy:{a1}@{a2}@git.internal.test/privpkg-1.0.tar.gz\n"
+        f"other @ git+https://{token}@git.internal.test/org/other.git@v1\n"
+        f"third @ https://files.internal.test/third-1.0-py3-none-any.whl?X-Amz-Signature={d}&a=b\n"
+        f"https://{e1}:{e2}@files.internal.test/fourth-2.0.tar.gz?sig={d}\n"
+    )
+    doc = build_sbom(tmp_path / "requirements.txt", now=NOW)
+    text = json.dumps(doc)
+    assert "S3CR3T" not in text
+    notes = {ref: _props(c["properties"])["pipewarden:note"][0] for ref, c in _by_ref(doc).items()}
+    assert notes["python-source:privpkg"].startswith(
+        "installed from https://***@git.internal.test/privpkg-1.0.tar.gz: "
+    )
+    assert notes["python-source:other"].startswith(
+        "installed from git+https://***@git.internal.test/org/other"
+    )
+    assert notes["python-source:third"].startswith(
+        "installed from https://files.internal.test/third-1.0-py3-none-any.whl?***: "
+    )
+    # A bare URL is named after its file, never after its user-info or query.
+    assert notes["python-source:fourth-2-0"].startswith(
+        "installed from https://***@files.internal.test/fourth-2.0.tar.gz?***: "
+    )
+
+
 def test_metadata_names_the_tool_time_and_a_fresh_serial(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("requests==2.31.0\n")
     first = build_sbom(tmp_path / "requirements.txt", now=NOW)

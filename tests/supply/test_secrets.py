@@ -1,50 +1,38 @@
-"""`pipewarden secrets`: planted fake secrets are found where they are, benign look-alikes are not, the
-secret itself never reaches a report, and the baseline accepts what a person accepted, and no more.
+"""`pipewarden secrets`: planted fake secrets are found where they are (notebook outputs and metadata
+too), benign look-alikes are not, and the secret itself never reaches a report. The baseline is tested
+in `test_secrets_baseline`, failing closed and the limits in `test_secrets_limits`.
 
 Every secret is made up at run time (see `secretfixtures`); none is valid anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 
-from pipewarden.errors import ConfigError
-from pipewarden.findings import Finding, Report, Severity
-from pipewarden.supply import (
-    SECRETS_BASELINE_NAME,
-    find_secrets,
-    secret_fingerprint,
-    write_secrets_baseline,
-)
+from pipewarden.findings import Report, Severity
+from pipewarden.supply import find_secrets, secret_fingerprint
 from tests.cli.clirun import run
-from tests.supply.secretfixtures import FAKE, key_block, notebook, write, write_benign, write_planted
+from tests.supply.secretfixtures import (
+    FAKE,
+    key_block,
+    notebook,
+    places,
+    secrets_of,
+    summary_of,
+    write,
+    write_benign,
+    write_planted,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json"
-
-
-def secrets_of(report: Report) -> list[Finding]:
-    return [f for f in report.findings if f.rule_id == "PW-SEC-101"]
-
-
-def summary_of(report: Report) -> Finding:
-    (summary,) = [f for f in report.findings if f.rule_id == "PW-SEC-200"]
-    return summary
-
-
-def places(report: Report) -> set[tuple[str, str, str]]:
-    """(file, where in it, detector type) of each secret reported."""
-    return {
-        (f.location.path, f.location.member or f"line {f.location.row}", str(f.evidence["type"]))
-        for f in secrets_of(report)
-    }
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +107,47 @@ def test_notebook_findings_name_cell_output_and_media(planted_report: Report) ->
     assert "clear the notebook's outputs" in error.message
 
 
+def test_notebook_and_cell_metadata_are_read(tmp_path: Path) -> None:
+    # papermill records the parameters a notebook ran with in its metadata; nobody reads them again.
+    cell = {
+        "cell_type": "code",
+        "metadata": {"tags": ["parameters"], "connection": {"password": FAKE.db_password}},
+        "source": ["x = 1\n"],
+        "outputs": [],
+    }
+    papermill = {"parameters": {"aws_key": FAKE.notebook_key, "run_date": "2026-01-01"}, "version": "2.6.0"}
+    write(tmp_path, "run.ipynb", notebook([cell], {"papermill": papermill}))
+    report = find_secrets(tmp_path)
+    assert places(report) == {
+        ("run.ipynb", "metadata line 9", "AWS Access Key"),
+        ("run.ipynb", "cell 1 metadata line 3", "Secret Keyword"),
+    }
+    by_member = {f.location.member: f for f in secrets_of(report)}
+    assert by_member["metadata line 9"].evidence["metadata"] is True
+    assert "cell" not in by_member["metadata line 9"].evidence
+    assert by_member["cell 1 metadata line 3"].evidence["cell"] == 1
+    assert "notebook's metadata" in by_member["metadata line 9"].message
+    # Metadata as notebooks carry it (kernel, language, tags, a commit id, saved widget state keyed by
+    # hex model ids) is no finding.
+    commit = hashlib.sha1(b"a commit", usedforsecurity=False).hexdigest()
+    models = [hashlib.md5(bytes([n]), usedforsecurity=False).hexdigest() for n in range(3)]
+    widgets = {
+        "state": {m: {"model_name": "LayoutModel", "state": {"width": "50%"}} for m in models},
+        "version_major": 2,
+    }
+    plain = {**cell, "metadata": {"tags": ["parameters"], "collapsed": False}}
+    benign = {
+        "git": {"commit": commit},
+        "language_info": {"name": "python", "version": "3.11.9"},
+        "widgets": {"application/vnd.jupyter.widget-state+json": widgets},
+    }
+    write(tmp_path, "run.ipynb", notebook([plain], benign))
+    assert secrets_of(find_secrets(tmp_path)) == []
+    # The same hex as a value, under a neutral name, is flagged: only a key of a record is a name.
+    write(tmp_path, "run.ipynb", notebook([plain], {"service": {"credential": models[0]}}))
+    assert places(find_secrets(tmp_path)) == {("run.ipynb", "metadata line 8", "Hex High Entropy String")}
+
+
 def test_the_summary_counts_files_and_secrets(planted_report: Report) -> None:
     summary = summary_of(planted_report)
     assert summary.severity is Severity.INFO
@@ -137,6 +166,32 @@ def test_hashes_commit_ids_and_placeholders_are_not_secrets(tmp_path: Path) -> N
     assert summary.evidence["skipped"] == {"lockfiles": 3}  # uv.lock, poetry.lock, package-lock.json
     assert summary.evidence["files"] == 6
     assert report.exit_code(Severity.LOW) == 0
+
+
+def test_a_hex_value_is_a_digest_only_under_a_name_whose_word_says_so(tmp_path: Path) -> None:
+    names = {
+        # Words that merely contain a digest word: "oid" in ANDROID, "sha" in SHAREPOINT, "rev" in PREVIEW.
+        "flagged": [
+            "ANDROID_SIGNING",
+            "SHAREPOINT_CRED",
+            "PREVIEW_CRED",
+            "ANDROID_API_KEY",
+            "SHAREPOINT_SECRET",
+        ],
+        "digests": ["commit_sha", "git_rev", "file_hash", "etag", "ETag", "headCommit", "x-content-sha256"],
+    }
+    lines = {
+        kind: [f'{name} = "{hashlib.sha256(name.encode()).hexdigest()}"' for name in group]
+        for kind, group in names.items()
+    }
+    write(tmp_path, "flagged.py", "\n".join(lines["flagged"]) + "\n")
+    write(tmp_path, "digests.py", "\n".join(lines["digests"]) + "\n")
+    found = places(find_secrets(tmp_path))
+    assert {(path, where) for path, where, _ in found} == {("flagged.py", f"line {n}") for n in range(1, 6)}
+    # The first three are flagged for their shape alone: no keyword in the name.
+    assert {kind for _, where, kind in found if where in ("line 1", "line 2", "line 3")} == {
+        "Hex High Entropy String"
+    }
 
 
 def test_the_benign_files_are_ones_detect_secrets_alone_would_flag(tmp_path: Path) -> None:
@@ -199,57 +254,6 @@ def test_an_inline_allowlist_comment_is_honoured_and_counted(tmp_path: Path) -> 
     assert summary_of(report).evidence["allowlisted"] == 3
     write(tmp_path, "d.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')  # the same secret, not allowlisted here
     assert places(find_secrets(tmp_path)) == {("d.py", "line 1", "Secret Keyword")}
-
-
-# -- failing closed ---------------------------------------------------------------------------------
-
-
-def test_a_file_over_the_size_limit_is_a_finding_not_a_silent_skip(tmp_path: Path) -> None:
-    write(tmp_path, "big.csv", "x,y\n" * 100)
-    write(tmp_path, "small.py", "x = 1\n")
-    (tmp_path / "weights.pt").write_bytes(b"\x80\x02" + b"\x00" * 500)  # big, but binary: counted only
-    report = find_secrets(tmp_path, max_bytes=100)
-    assert summary_of(report).evidence["skipped"] == {"binary": 1}
-    (problem,) = [f for f in report.findings if f.rule_id == "PW-SEC-102"]
-    assert problem.location.path == "big.csv" and problem.severity is Severity.LOW
-    assert "limit" in problem.message
-
-
-def test_a_damaged_notebook_is_reported_and_still_scanned_as_text(tmp_path: Path) -> None:
-    text = notebook(
-        [{"cell_type": "code", "source": [f'DB_PASSWORD = "{FAKE.db_password}"\n'], "outputs": []}]
-    )
-    write(tmp_path, "broken.ipynb", text[: -len(text) // 3])  # cut short: not JSON any more
-    report = find_secrets(tmp_path)
-    (problem,) = [f for f in report.findings if f.rule_id == "PW-SEC-102"]
-    assert problem.severity is Severity.MEDIUM and "not a readable notebook" in problem.message
-    assert [f.location.path for f in secrets_of(report)] == ["broken.ipynb"]
-
-
-def test_binary_files_are_skipped_in_a_folder_and_reported_when_named(tmp_path: Path) -> None:
-    blob = tmp_path / "weights.bin2"
-    blob.write_bytes(b"\x00\x01" + f'password = "{FAKE.db_password}"'.encode())
-    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n")
-    assert summary_of(find_secrets(tmp_path)).evidence["skipped"] == {"binary": 2}
-    named = find_secrets(blob)
-    assert [f.rule_id for f in named.findings] == ["PW-SEC-102", "PW-SEC-200"]
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="permissions do not bind root")
-def test_a_folder_that_cannot_be_read_is_a_finding(tmp_path: Path) -> None:
-    write(tmp_path, "locked/a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
-    (tmp_path / "locked").chmod(0)
-    try:
-        report = find_secrets(tmp_path)
-    finally:
-        (tmp_path / "locked").chmod(0o755)
-    (problem,) = [f for f in report.findings if f.rule_id == "PW-SEC-102"]
-    assert problem.location.path == "locked" and problem.severity is Severity.MEDIUM
-
-
-def test_a_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="missing: no such file or folder"):
-        find_secrets(tmp_path / "missing")
 
 
 # -- the secret never leaves ------------------------------------------------------------------------
@@ -353,98 +357,6 @@ def test_two_private_keys_in_one_file_have_their_own_fingerprints(tmp_path: Path
     assert prints[("same.pem", 3)] == first  # the same key elsewhere is the same fingerprint
 
 
-# -- the baseline -----------------------------------------------------------------------------------
-
-
-def test_baseline_round_trip(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    write_planted(root)
-    baseline = tmp_path / "accepted.json"
-    assert write_secrets_baseline(root, baseline) == 13
-    text = baseline.read_text(encoding="utf-8")
-    for value in FAKE.values():
-        assert value not in text
-    doc = json.loads(text)
-    assert doc["format"] == "pipewarden-secrets-baseline/1"
-    assert set(doc["accepted"][0]) == {"file", "type", "fingerprint", "reason"}
-
-    accepted = find_secrets(root, baseline=baseline)
-    assert secrets_of(accepted) == []
-    assert summary_of(accepted).evidence["accepted"] == 13
-    assert accepted.exit_code(Severity.LOW) == 0
-
-    # Lines move: still accepted. A new secret: reported. A secret removed: its entry is stale.
-    storage = root / "app/storage.py"
-    storage.write_text("# moved down\n\n\n" + storage.read_text(encoding="utf-8"), encoding="utf-8")
-    write(root, "app/new.py", f'API_KEY = "{FAKE.error_password}x"\n')
-    (root / "settings.toml").write_text('[database]\nuser = "svc"\n', encoding="utf-8")
-    later = find_secrets(root, baseline=baseline)
-    assert places(later) == {("app/new.py", "line 1", "Secret Keyword")}
-    (stale,) = [f for f in later.findings if f.rule_id == "PW-SEC-103"]
-    assert stale.severity is Severity.LOW and stale.evidence["file"] == "settings.toml"
-    assert stale.location.path == str(baseline)
-    assert summary_of(later).evidence["accepted"] == 12
-
-
-def test_an_entry_for_a_file_not_scanned_is_not_called_stale(tmp_path: Path) -> None:
-    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
-    baseline = tmp_path / SECRETS_BASELINE_NAME
-    write_secrets_baseline(tmp_path, baseline)
-    report = find_secrets(tmp_path, baseline=baseline, exclude=["a.py"])
-    assert [f.rule_id for f in report.findings] == ["PW-SEC-200"]
-
-
-def test_updating_the_baseline_keeps_reasons_and_drops_what_is_gone(tmp_path: Path) -> None:
-    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\nAPI_KEY = "{FAKE.env_secret}"\n')
-    baseline = tmp_path / SECRETS_BASELINE_NAME
-    write_secrets_baseline(tmp_path, baseline)
-    doc = json.loads(baseline.read_text(encoding="utf-8"))
-    for entry in doc["accepted"]:
-        entry["reason"] = "rotated 2026-01; a test fixture now"
-    baseline.write_text(json.dumps(doc), encoding="utf-8")
-    write(tmp_path, "a.py", f'DB_PASSWORD = "{FAKE.db_password}"\n')
-    assert write_secrets_baseline(tmp_path, baseline) == 1
-    (entry,) = json.loads(baseline.read_text(encoding="utf-8"))["accepted"]
-    assert entry["reason"] == "rotated 2026-01; a test fixture now"
-    assert (baseline.stat().st_mode & 0o777) == 0o644
-
-
-def _baseline_doc(entry: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
-    accepted = {"file": "a.py", "type": "Secret Keyword", "fingerprint": "0" * 32, **(entry or {})}
-    doc = {"format": "pipewarden-secrets-baseline/1", "fingerprint": "pbkdf2-sha256/100000/128"}
-    return {**doc, "accepted": [accepted], **top}
-
-
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        ("{not json", "invalid JSON at line 1"),
-        (json.dumps({"version": "1.5.0", "plugins_used": [], "results": {}}), "a detect-secrets baseline"),
-        (json.dumps(_baseline_doc(format="other/1")), "format is not"),
-        (json.dumps(_baseline_doc(fingerprint="sha1")), "fingerprints made with 'sha1'"),
-        (json.dumps(_baseline_doc(accepted={})), "'accepted' must be a list"),
-        (json.dumps(_baseline_doc({"fingerprint": "ABC"})), "entry #1: fingerprint must be 32"),
-        (json.dumps(_baseline_doc({"value": "x"})), "entry #1: unknown key 'value'"),
-        (json.dumps(_baseline_doc({"file": ""})), "entry #1: needs a file and a type"),
-    ],
-)
-def test_a_malformed_baseline_is_a_usage_error_naming_it(tmp_path: Path, content: str, problem: str) -> None:
-    baseline = tmp_path / "bl.json"
-    baseline.write_text(content, encoding="utf-8")
-    with pytest.raises(ConfigError, match=re.escape(problem)) as caught:
-        find_secrets(tmp_path, baseline=baseline)
-    assert str(caught.value).startswith(str(baseline))
-    # Updating does not overwrite what a person wrote and cannot be read.
-    with pytest.raises(ConfigError):
-        write_secrets_baseline(tmp_path, baseline)
-    assert baseline.read_text(encoding="utf-8") == content
-
-
-def test_a_baseline_named_but_missing_is_an_error_not_an_empty_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such secrets baseline"):
-        find_secrets(tmp_path, baseline=tmp_path / "typo.json")
-
-
 # -- the command ------------------------------------------------------------------------------------
 
 
@@ -460,28 +372,6 @@ def test_cli_exit_codes_and_thresholds(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "'severe': not a severity" in bad.stderr
     missing = run("secrets", "nowhere", cwd=tmp_path)
     assert missing.returncode == 2 and "nowhere: no such file or folder" in missing.stderr
-
-
-def test_cli_baseline_workflow_and_the_default_baseline(tmp_path: Path) -> None:
-    write_planted(tmp_path)
-    found = run("secrets", "--format", "json", cwd=tmp_path)
-    assert found.returncode == 1 and len(json.loads(found.stdout)["findings"]) == 14
-    updated = run("secrets", "--update-baseline", cwd=tmp_path)
-    assert updated.returncode == 0, updated.stderr
-    assert f"{SECRETS_BASELINE_NAME}: 13 accepted secret(s) written" in updated.stderr
-    # The baseline in the folder is used without being named, and is itself scanned (it holds no secret).
-    after = run("secrets", "--format", "json", cwd=tmp_path)
-    assert after.returncode == 0, after.stdout
-    (summary,) = json.loads(after.stdout)["findings"]
-    assert summary["evidence"]["accepted"] == 13 and summary["evidence"]["files"] == 8
-
-
-def test_cli_malformed_baseline_exits_2_naming_the_file(tmp_path: Path) -> None:
-    write(tmp_path, "a.py", "x = 1\n")
-    write(tmp_path, "old.baseline", json.dumps({"version": "1.5.0", "plugins_used": [], "results": {}}))
-    result = run("secrets", ".", "--baseline", "old.baseline", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "old.baseline: not a secrets baseline" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_never_prints_a_secret_even_when_verbose(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def secrets(
             "-b",
             envvar="PIPEWARDEN_SECRETS_BASELINE",
             help="Accepted secrets, by file, type and fingerprint (default: .secrets.baseline.json in PATH, "
-            "when it is there).",
+            "when it is there). Files are named relative to its folder when PATH is inside it.",
             show_default=False,
         ),
     ] = None,
@@ -32,7 +32,8 @@ def secrets(
         bool,
         typer.Option(
             "--update-baseline",
-            help="Accept every secret found now: write the baseline (keeping its reasons) and exit 0.",
+            help="Accept every secret found now: write the baseline (keeping its reasons, and the entries "
+            "of files this run does not scan) and exit 0.",
         ),
     ] = False,
     exclude: Annotated[
@@ -48,7 +49,8 @@ def secrets(
         typer.Option(
             "--max-bytes",
             min=1,
-            help="Files larger than this are reported (PW-SEC-102), not read (default 10 MiB).",
+            help="Files larger than this (a notebook: its text, images not counted) are reported "
+            "(PW-SEC-102, medium), not scanned (default 10 MiB).",
             show_default=False,
         ),
     ] = None,
@@ -67,9 +69,9 @@ def secrets(
 
     detect-secrets' detectors and filters are the engine. A finding says where the secret is, its type
     and a fingerprint, never the secret. Secrets in the baseline are accepted (matched by file, type and
-    fingerprint, so lines may move); its entries that match nothing any more are reported so they can be
-    pruned. Exit 0 when nothing is at or above --fail-on, 1 when something is, 2 on a usage error (a
-    malformed baseline, a path that does not exist).
+    fingerprint, so lines may move); its entries for scanned files that match nothing any more are
+    reported so they can be pruned. Exit 0 when nothing is at or above --fail-on, 1 when something is,
+    2 on a usage error (a malformed baseline, a path that does not exist).
     """
     from pipewarden.findings import Severity
     from pipewarden.supply import (

@@ -28,6 +28,7 @@ from pipewarden.findings import Finding, Location, Report, Severity
 from pipewarden.supply._cvss import base_score, severity_of
 from pipewarden.supply._database import Lookup, VulnerabilitySource
 from pipewarden.supply._osv import Record, UnreadableVersion, public_version
+from pipewarden.supply._redact import redact_urls
 from pipewarden.supply._requirements import Dependency
 from pipewarden.supply._typosquat import popular_names, squat_target
 
@@ -139,7 +140,8 @@ def audit(
                 )
             )
         if dep.note:
-            findings.append(_finding("PW-DEPS-103", dep, dep.note, {"reason": "not a released version"}))
+            note = redact_urls(dep.note)  # a URL's credentials never reach a report
+            findings.append(_finding("PW-DEPS-103", dep, note, {"reason": "not a released version"}))
             continue
         if dep.pinned is None:
             findings.append(

@@ -1,11 +1,14 @@
-"""Jupyter notebooks as text to scan for secrets: each cell's source and each output's text, never run.
+"""Jupyter notebooks as text to scan for secrets: each cell's source, each output's text and the
+metadata, never run.
 
 A notebook is JSON (nbformat 4; the older nbformat 3 layout with ``worksheets`` is read too). Outputs
 are where secrets hide that nobody reads again: a printed config, an exception whose message holds a
 connection string, a repr of a client object. So every textual output is read: stream text,
 ``execute_result`` and ``display_data`` data in a textual media type (``text/*``, JSON, JavaScript), and
 an error's value and traceback (with terminal colour codes removed). Images and other binary media are
-not text and are not read.
+not text and are not read. The notebook's metadata and each cell's are read as JSON text (indented, one
+key a line): papermill writes the parameters a notebook was run with there
+(``metadata.papermill.parameters``), and extensions keep connection settings in it.
 """
 
 from __future__ import annotations
@@ -38,23 +41,43 @@ _V3_TEXT_KEYS = ("text", "html", "latex", "json", "javascript", "markdown")
 
 @dataclass(frozen=True, slots=True)
 class NotebookPart:
-    """One piece of a notebook's text: a cell's source (`output` None) or one text of an output.
+    """One piece of a notebook's text: a cell's source (`output` None), one text of an output, or
+    metadata as JSON (`metadata` true; `cell` None for the notebook's own).
 
     `cell` and `output` count from 1, as a person counts cells down the page.
     """
 
-    cell: int
+    cell: int | None
     output: int | None
     code: bool
     lines: tuple[str, ...]
     # For an output, which of its texts: a media type (``"text/plain"``), ``"text"`` (a stream),
     # ``"evalue"`` or ``"traceback"``.
     media: str | None = None
+    metadata: bool = False
 
     @property
     def member(self) -> str:
-        """Where in the notebook: ``"cell 3"`` or ``"cell 3 output 1"``."""
+        """Where in the notebook: ``"cell 3"``, ``"cell 3 output 1"``, ``"cell 3 metadata"`` or
+        ``"metadata"``."""
+        if self.cell is None:
+            return "metadata"
+        if self.metadata:
+            return f"cell {self.cell} metadata"
         return f"cell {self.cell}" if self.output is None else f"cell {self.cell} output {self.output}"
+
+    @property
+    def size(self) -> int:
+        """Bytes of text this part puts before the detectors (UTF-8, a newline between lines)."""
+        return sum(len(line.encode("utf-8", errors="replace")) + 1 for line in self.lines)
+
+
+def _metadata(value: Any, cell: int | None) -> list[NotebookPart]:
+    """Metadata as indented JSON, one key a line, sorted, so a line names one setting; none when empty."""
+    if value is None or value == {}:
+        return []
+    text = json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)
+    return [NotebookPart(cell, None, False, tuple(text.splitlines()), metadata=True)]
 
 
 def _text(value: Any, what: str) -> str:
@@ -132,7 +155,15 @@ def notebook_parts(text: str) -> tuple[list[NotebookPart], str]:
         raise ValueError("JSON nested too deeply") from None
     if not isinstance(doc, Mapping):
         raise ValueError("not a JSON object")
-    parts: list[NotebookPart] = []
+    try:
+        return _parts(doc), language_suffix(doc)
+    except RecursionError:
+        # Writing a deep value back as JSON (metadata, a JSON output) can go deeper than reading it did.
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _parts(doc: Mapping[str, Any]) -> list[NotebookPart]:
+    parts = _metadata(doc.get("metadata"), None)
     for number, cell in enumerate(_cells(doc), 1):
         what = f"cell {number}"
         if not isinstance(cell, Mapping):
@@ -140,6 +171,7 @@ def notebook_parts(text: str) -> tuple[list[NotebookPart], str]:
         code = cell.get("cell_type") == "code"
         source = cell.get("source", cell.get("input", ""))
         parts.append(NotebookPart(number, None, code, tuple(_text(source, f"{what} source").splitlines())))
+        parts.extend(_metadata(cell.get("metadata"), number))
         outputs = cell.get("outputs", [])
         if not isinstance(outputs, list):
             raise ValueError(f"{what} outputs is not a list")
@@ -152,4 +184,4 @@ def notebook_parts(text: str) -> tuple[list[NotebookPart], str]:
                 for media, piece in _output_texts(output, where)
                 if piece
             )
-    return parts, language_suffix(doc)
+    return parts

@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from pipewarden.errors import ConfigError
 from pipewarden.supply._osv import normalize
+from pipewarden.supply._redact import redact_url, redact_urls
 
 __all__ = ["Dependency", "from_requirement", "read_requirements"]
 
@@ -74,7 +76,7 @@ def from_requirement(
         return Dependency(
             name=requirement.name,
             source=where,
-            note=f"installed from {requirement.url[:200]}: no released version to check",
+            note=f"installed from {redact_url(requirement.url)[:200]}: no released version to check",
             constraint=constraint,
             groups=(group,) if group else (),
         )
@@ -153,7 +155,7 @@ def read_requirements(
                 Dependency(
                     name=_name_of_url(target),
                     source=where,
-                    note=f"installed from {target[:200]}: no released version to check",
+                    note=f"installed from {redact_urls(target)[:200]}: no released version to check",
                     constraint=constraint,
                 )
             )
@@ -175,5 +177,10 @@ def _name_of_url(target: str) -> str:
     match = re.search(r"#egg=([A-Za-z0-9_.-]+)", target)
     if match:
         return match.group(1)
-    stem = target.rstrip("/").rsplit("/", 1)[-1]
-    return re.sub(r"(\.git|\.zip|\.tar\.gz|\.whl)$", "", stem) or target
+    # The last segment of a URL's path: never its user-info or query, which hold credentials.
+    try:
+        path = urlsplit(target).path if "://" in target else target
+    except ValueError:
+        path = ""
+    stem = path.rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"(\.git|\.zip|\.tar\.gz|\.whl)$", "", stem) or redact_url(target)

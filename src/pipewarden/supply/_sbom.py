@@ -27,6 +27,7 @@ from packageurl import PackageURL
 from pipewarden.errors import ConfigError, ReportError
 from pipewarden.supply._mlbom import ArtifactPart, ArtifactReader, read_artifacts
 from pipewarden.supply._osv import normalize
+from pipewarden.supply._redact import redact_urls
 from pipewarden.supply._requirements import Dependency
 from pipewarden.supply._sources import read_dependencies
 
@@ -48,8 +49,6 @@ _HASHES: dict[str, tuple[HashAlgorithm, int]] = {
     "blake2b": (HashAlgorithm.BLAKE2B_512, 128),
 }
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-# The user-info part of a URL (``https://user:token@host``): a credential, never copied into a document.
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _PROJECT_REF = "project"
 
 
@@ -143,7 +142,8 @@ def _component(ref: str, deps: list[Dependency]) -> Component:
             facts.append(("pipewarden:extras", ",".join(dep.extras)))
         facts.extend(("pipewarden:group", group) for group in dep.groups)
         if dep.note:
-            facts.append(("pipewarden:note", _USERINFO.sub("***@", dep.note)))
+            # A URL's user-info and query are credentials (a token, a presigned signature): never copied.
+            facts.append(("pipewarden:note", redact_urls(dep.note)))
         for text in dep.hashes:
             parsed = _hash(text, dep)
             if parsed is None:

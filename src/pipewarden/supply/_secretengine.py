@@ -25,7 +25,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-__all__ = ["CRITICAL_TYPES", "FINGERPRINT_SCHEME", "Engine", "detectors", "secret_fingerprint", "text_passes"]
+__all__ = [
+    "CRITICAL_TYPES",
+    "FINGERPRINT_SCHEME",
+    "Candidates",
+    "Engine",
+    "detectors",
+    "secret_fingerprint",
+    "text_passes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +86,50 @@ _DIGEST_LABEL = re.compile(r"(sha-?(1|224|256|384|512)|sha3[-_]\d+|md5|blake2[bs
 _DIGEST_PREFIX = re.compile(r"(sha(1|256|384|512)|md5)[-:]", re.IGNORECASE)
 # Hex digits of MD5, SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512 (and the SHA-3 and BLAKE2 sizes).
 _DIGEST_LENGTHS = frozenset({32, 40, 56, 64, 96, 128})
-_DIGEST_NAME = re.compile(r"rev|commit|sha|hash|digest|checksum|fingerprint|etag|oid|integrity", re.I)
+# The words of a name for a digest or commit. A name matches when one of its words (split at ``_ . -``
+# and camelCase) is one of these exactly: ``commit_sha`` and ``gitRev`` do, ``ANDROID_KEY`` (oid),
+# ``SHAREPOINT_SECRET`` (sha) and ``PREVIEW_TOKEN`` (rev) do not.
+_DIGEST_WORDS = frozenset(
+    {
+        "rev",
+        "revision",
+        "commit",
+        "sha",
+        "sha1",
+        "sha224",
+        "sha256",
+        "sha384",
+        "sha512",
+        "sha1sum",
+        "sha256sum",
+        "sha512sum",
+        "md5",
+        "md5sum",
+        "blake2b",
+        "hash",
+        "hashes",
+        "hexdigest",
+        "digest",
+        "digests",
+        "checksum",
+        "checksums",
+        "fingerprint",
+        "fingerprints",
+        "etag",
+        "oid",
+        "integrity",
+    }
+)
+_NAME_SEPARATORS = re.compile(r"[_.-]+")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NAME = re.compile(r"[A-Za-z_][\w.-]*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _KEY_END = re.compile(r"-{4,5} ?END [A-Z0-9 ]*-{4,5}|Private-MAC: *[0-9a-fA-F]+")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 _COMMENT = re.compile(r"\s+(#|//|;)")
+# What follows a mapping key whose value is an object or a list, inline (JSON) or on the next lines
+# (YAML): such a key names a record (a saved Jupyter widget's model id), it does not hold a credential.
+_KEY_OF_A_BLOCK = re.compile(r"[\"']?\s*:\s*([{\[]|$)")
 
 _ENGINE_LOCK = threading.Lock()
 
@@ -113,7 +159,17 @@ def _is_digest(value: str, line: str) -> bool:
     if names[-1] == "content" and len(value) in _DIGEST_LENGTHS:
         # A CycloneDX hash: {"alg": "SHA-256", "content": "<hex>"} (SBOMs list one per package file).
         return True
-    return bool(_DIGEST_NAME.search(names[-1]))
+    return _names_a_digest(names[-1])
+
+
+def _names_a_digest(name: str) -> bool:
+    """True when a word of `name` is a digest word (`_DIGEST_WORDS`); each piece between separators
+    counts whole (``ETag``) and split at camelCase boundaries (``commitSha``)."""
+    for piece in _NAME_SEPARATORS.split(name):
+        words = {piece, *_CAMEL_BOUNDARY.split(piece)}
+        if any(word.lower() in _DIGEST_WORDS for word in words):
+            return True
+    return False
 
 
 def _filtered(value: str, line: str, plugin: Any, filename: str) -> bool:
@@ -140,7 +196,12 @@ def _filtered(value: str, line: str, plugin: Any, filename: str) -> bool:
         return True
     if not isinstance(plugin, HighEntropyStringsPlugin):
         return bool(_VARIABLE_NAME.fullmatch(value))
-    return _is_digest(value, line)
+    return _is_digest(value, line) or _is_block_key(value, line)
+
+
+def _is_block_key(value: str, line: str) -> bool:
+    at = line.find(value)
+    return at >= 0 and bool(_KEY_OF_A_BLOCK.match(line, at + len(value)))
 
 
 def _rank(kind: str) -> tuple[int, str]:
@@ -234,6 +295,31 @@ def detectors() -> Iterator[list[Any]]:
 
 
 @dataclass
+class Candidates:
+    """The distinct values one file holds that passed every filter. The first `limit` (in line order)
+    are fingerprinted and reported; the rest are only counted: each fingerprint costs tens of
+    milliseconds by design, and a file of test vectors or generated keys holds thousands of them."""
+
+    limit: int
+    kept: set[str] = field(default_factory=set)
+    over: set[str] = field(default_factory=set)
+
+    def admit(self, identity: str) -> bool:
+        """True when `identity` is (or now becomes) one of the kept ones."""
+        if identity in self.kept:
+            return True
+        if len(self.kept) < self.limit:
+            self.kept.add(identity)
+            return True
+        self.over.add(identity)
+        return False
+
+    @property
+    def total(self) -> int:
+        return len(self.kept) + len(self.over)
+
+
+@dataclass
 class Engine:
     """Runs the detectors over lines; remembers fingerprints and how many secrets were allowlisted."""
 
@@ -247,8 +333,11 @@ class Engine:
             self.fingerprints[key] = secret_fingerprint(kind, identity)
         return self.fingerprints[key]
 
-    def scan(self, passes: Sequence[Sequence[str]], name: str) -> list[tuple[int, str, str, tuple[str, ...]]]:
-        """(line, detector type, fingerprint, other types that matched) per secret and line, once each.
+    def scan(
+        self, passes: Sequence[Sequence[str]], name: str, candidates: Candidates
+    ) -> list[tuple[int, str, str, tuple[str, ...]]]:
+        """(line, detector type, fingerprint, other types that matched) per secret and line, once each,
+        for the secrets `candidates` admits (in order of their first line).
 
         The first reading that finds a secret places it; a later reading (a transformer's, whose line
         for a YAML block is the key's, not the value's) only adds the detectors that matched it.
@@ -269,7 +358,9 @@ class Engine:
             allowed |= inline
         self.allowlisted += len(allowed - found.keys())
         hits = []
-        for identity, by_line in found.items():
+        for identity, by_line in sorted(found.items(), key=lambda item: min(item[1])):
+            if not candidates.admit(identity):
+                continue
             for number, kinds in by_line.items():
                 primary, *others = sorted(kinds, key=_rank)
                 hits.append((number, primary, self.fingerprint(primary, identity), tuple(others)))

@@ -29,6 +29,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from pipewarden.errors import ConfigError
+from pipewarden.supply._redact import redact_url
 from pipewarden.supply._requirements import Dependency, from_requirement, read_requirements
 
 __all__ = ["DEPENDENCY_FILES", "read_dependencies"]
@@ -76,7 +77,10 @@ def _poetry(name: str, spec: Any, where: str, group: str) -> Dependency | None:
         if any(k in spec for k in ("git", "path", "url")):
             target = spec.get("git") or spec.get("path") or spec.get("url")
             return Dependency(
-                name=name, source=where, note=f"installed from {str(target)[:200]}", groups=(group,)
+                name=name,
+                source=where,
+                note=f"installed from {redact_url(str(target))[:200]}",
+                groups=(group,),
             )
         spec = spec.get("version", "*")
     text = str(spec).strip()
