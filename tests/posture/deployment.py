@@ -91,6 +91,7 @@ class Deployment:
         self.use(self.ci_token, days_ago=1)
         self.osv_db = self.write_osv(days_ago=1)
         ca = make_ca()
+        self.ca_file = ca.write(root / "ca.pem")
         self.tls_cert, _ = make_leaf(ca, dns=("pw.internal",), ips=()).write(root)
         if verified:
             self.verify_audit()
@@ -205,7 +206,14 @@ class Deployment:
     def posture(
         self, *, probe: bool = True, baseline: PostureBaseline | None = None, **options: object
     ) -> Report:
-        kwargs: dict[str, object] = {"tls_cert": self.tls_cert, "osv_db": self.osv_db, **options}
+        kwargs: dict[str, object] = {
+            "tls_cert": self.tls_cert,
+            "ca": self.ca_file,
+            "osv_db": self.osv_db,
+            **options,
+        }
+        if kwargs["tls_cert"] is None and kwargs.get("url") is None:
+            kwargs["ca"] = None  # --ca needs something to check
         return check_posture(
             self.ws,
             now=self.now,

@@ -97,7 +97,7 @@ def test_an_unreadable_policy_makes_the_role_checks_not_determinable(dep: Deploy
     policy.write_text("format: pipewarden.policy/1\nroles: [not, a, mapping]\n")
     policy.chmod(0o600)
     report = dep.posture()
-    assert rules(report) == {"PW-POST-119": "medium"}
+    assert rules(report) == {"PW-POST-119": "high"}
     checks = {f.evidence["check"] for f in report.findings if f.rule_id == "PW-POST-119"}
     assert checks == {"role-mfa", "mfa-enrolment"}
     assert next(f for f in report.findings if f.rule_id == "PW-POST-200").evidence["not_determinable"] == 2
@@ -156,7 +156,7 @@ def test_a_key_ring_readable_by_everyone_is_critical(dep: Deployment) -> None:
     dep.ws.keyring_path.chmod(0o644)
     report = dep.posture()
     # pipewarden refuses such a key ring, so the store cannot encrypt and the key's age cannot be read.
-    assert rules(report) == {"PW-POST-120": "critical", "PW-POST-130": "high", "PW-POST-129": "low"}
+    assert rules(report) == {"PW-POST-120": "critical", "PW-POST-130": "high", "PW-POST-129": "high"}
     assert report.exit_code(POSTURE_CHECKS["PW-POST-120"][1]) == 1
 
 
@@ -269,7 +269,7 @@ def test_monitor_settings_that_cannot_load_are_reported(
 ) -> None:
     monkeypatch.delenv(HOOK_SECRET_ENV)
     report = dep.posture()
-    assert rules(report) == {"PW-POST-150": "medium", "PW-POST-159": "low"}
+    assert rules(report) == {"PW-POST-150": "medium", "PW-POST-159": "high"}
     assert HOOK_SECRET_ENV in next(f.message for f in report.findings if f.rule_id == "PW-POST-150")
 
 
@@ -314,7 +314,7 @@ def test_notifications_failing_in_the_outbox_are_reported(dep: Deployment) -> No
 
 def test_the_dependency_database_age(dep: Deployment) -> None:
     assert rules(dep.posture(osv_db=dep.write_osv(days_ago=30))) == {"PW-POST-160": "medium"}
-    assert rules(dep.posture(osv_db=dep.root / "no-such-db")) == {"PW-POST-169": "medium"}
+    assert rules(dep.posture(osv_db=dep.root / "no-such-db")) == {"PW-POST-169": "high"}
     assert rules(dep.posture(osv_db=None)) == {"PW-POST-161": "info"}
 
 

@@ -13,11 +13,14 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from pipewarden.cli import app
+from pipewarden.cli._posture import run_posture_recorded
+from pipewarden.errors import AccessDenied
 from pipewarden.events import Actor
+from pipewarden.findings import Severity
 from pipewarden.identity import Accounts, Authenticator, Grant, PasswordPolicy, Policy
-from pipewarden.posture import POSTURE_CHECKS
+from pipewarden.posture import POSTURE_CHECKS, check_posture
 from pipewarden.workspace import Workspace
-from tests.posture.deployment import ORIGIN, PASSWORD, Deployment
+from tests.posture.deployment import ORIGIN, PASSWORD, Deployment, closed_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "posture.md"
 
@@ -31,8 +34,8 @@ def dep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]
         deployment.close()
 
 
-def posture(dep: Deployment, *args: str, token: str | None = None) -> Result:
-    env: dict[str, str | None] = {
+def _env(dep: Deployment, token: str | None = None) -> dict[str, str | None]:
+    return {
         "PIPEWARDEN_WORKSPACE": str(dep.ws.root),
         "XDG_CONFIG_HOME": str(dep.root / "home" / ".config"),
         "PIPEWARDEN_TOKEN": token,
@@ -47,7 +50,12 @@ def posture(dep: Deployment, *args: str, token: str | None = None) -> Result:
         "PIPEWARDEN_KEK_MAX_AGE": None,
         "COLUMNS": "200",
     }
-    return CliRunner().invoke(app, ["posture", *args], env=env, catch_exceptions=False)
+
+
+def posture(dep: Deployment, *args: str, token: str | None = None, **env: str) -> Result:
+    return CliRunner().invoke(
+        app, ["posture", *args], env={**_env(dep, token), **env}, catch_exceptions=False
+    )
 
 
 def _events(ws: Workspace) -> list[tuple[str, str, str, dict[str, object]]]:
@@ -58,7 +66,17 @@ def _events(ws: Workspace) -> list[tuple[str, str, str, dict[str, object]]]:
 
 
 def test_exit_codes_follow_the_threshold_and_the_run_is_recorded(dep: Deployment) -> None:
-    clean = posture(dep, "--tls-cert", str(dep.tls_cert), "--osv-db", str(dep.osv_db), "--format", "json")
+    clean = posture(
+        dep,
+        "--tls-cert",
+        str(dep.tls_cert),
+        "--ca",
+        str(dep.ca_file),
+        "--osv-db",
+        str(dep.osv_db),
+        "-f",
+        "json",
+    )
     assert clean.exit_code == 0, clean.output
     (summary,) = json.loads(clean.stdout)["findings"]
     assert summary["rule_id"] == "PW-POST-200"
@@ -129,7 +147,9 @@ def test_a_principal_may_run_it_only_with_the_reads_it_needs(dep: Deployment) ->
     # An administrator in a session that passed MFA may.
     dep.user("root-admin", "admin", days_ago=0)
     dep.enrol("root-admin", days_ago=0)
-    allowed = posture(dep, "--tls-cert", str(dep.tls_cert), token=dep.sessions["root-admin"])
+    allowed = posture(
+        dep, "--tls-cert", str(dep.tls_cert), "--ca", str(dep.ca_file), token=dep.sessions["root-admin"]
+    )
     assert allowed.exit_code == 0, allowed.output
     assert ("posture.check", "root-admin", "allowed") in [e[:3] for e in _events(dep.ws)]
 
@@ -153,3 +173,53 @@ def test_every_check_is_documented() -> None:
         assert row is not None, f"{rule} has no row in the table"
         assert f"| {severity.label} |" in row, rule
         assert title in row, rule
+
+
+def test_without_its_database_the_command_cannot_authorize_or_record_and_exits_2(
+    dep: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "not-a-real-db-" + "password-88"
+    url = f"postgresql://pw:{secret}@127.0.0.1:{closed_port()}/pw"
+    result = posture(dep, PIPEWARDEN_DATABASE_URL=url)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: database ") and "127.0.0.1" in result.stderr
+    assert secret not in result.stderr
+    # The library call, which needs no authorization, reports the checks that read the database.
+    monkeypatch.setenv("PIPEWARDEN_DATABASE_URL", url)
+    report = check_posture(Workspace.open(dep.ws.root), probe_sinks=False)
+    assert {"PW-POST-119", "PW-POST-149", "PW-POST-159"} <= {f.rule_id for f in report.findings}
+
+
+def test_the_gate_can_run_posture_recorded_as_the_command_does(
+    dep: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in _env(dep).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    ws = Workspace.open(dep.ws.root)
+    dep.user("bob", "admin", days_ago=3)  # an administrator without MFA: high
+    report = run_posture_recorded(ws, lambda: check_posture(ws, probe_sinks=False), threshold=Severity.HIGH)
+    assert "PW-POST-111" in {f.rule_id for f in report.findings}
+    action, actor, outcome, attributes = _events(dep.ws)[-1]
+    assert (action, outcome) == ("posture.check", "allowed") and actor != "bob"
+    assert attributes["max_severity"] == "high" and attributes["blocked"] is True
+    # With credentials, each read is authorized first: a principal without them is refused, recorded.
+    passwords = PasswordPolicy(memory_kib=19456, iterations=2)
+    Accounts(dep.ws.database(), events=dep.events, passwords=passwords).create_user(
+        "vic", password=PASSWORD, actor=Actor("ada", "user", ORIGIN), grants=[Grant("viewer")]
+    )
+    auth = Authenticator(
+        dep.ws.database(),
+        events=dep.events,
+        keyring=dep.ws.keyring(),
+        policy=Policy.for_workspace(dep.ws.root),
+        passwords=passwords,
+    )
+    session = auth.login("vic", PASSWORD, origin=ORIGIN).session
+    assert session is not None
+    monkeypatch.setenv("PIPEWARDEN_TOKEN", session.token)
+    with pytest.raises(AccessDenied):
+        run_posture_recorded(ws, lambda: check_posture(ws, probe_sinks=False), threshold=Severity.HIGH)
+    assert ("user.read", "vic", "denied") in [e[:3] for e in _events(dep.ws)]

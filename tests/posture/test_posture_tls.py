@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pipewarden.errors import ConfigError
 from pipewarden.posture import PostureBaseline
+from pipewarden.posture import _checks_tls as tls
 from pipewarden.posture._checks_tls import check_tls, parse_url
-from tests.posture.tlskit import DAY, Ca, make_ca, make_leaf, sha1_signed, tls_server
+from pipewarden.posture._tls_certs import host_matches
+from tests.posture.tlskit import DAY, Ca, make_ca, make_intermediate, make_leaf, sha1_signed, tls_server
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def test_a_server_speaking_only_old_protocols_is_reported(tmp_path: Path, ca: Ca
     if not ssl.HAS_TLSv1_1:
         pytest.skip("this TLS library cannot speak TLS 1.1")
     cert, key = make_leaf(ca).write(tmp_path)
-    with tls_server(cert, key, old_protocols_only=True) as port:
+    with tls_server(cert, key, minimum=ssl.TLSVersion.TLSv1, maximum=ssl.TLSVersion.TLSv1_1) as port:
         found = _rules(f"https://127.0.0.1:{port}", ca=ca.write(tmp_path / "ca.pem"))
     # It accepts TLS 1.1, and no TLS 1.2 handshake completes, so its certificate cannot be read either.
     assert set(found) == {"PW-POST-106", "PW-POST-109"}
@@ -109,24 +111,27 @@ def test_nothing_to_check_is_said_as_an_info_finding() -> None:
 
 def test_certificate_files_are_judged_on_dates_key_and_signature(tmp_path: Path, ca: Ca) -> None:
     now = datetime.now(UTC)
+    ca_file = ca.write(tmp_path / "ca.pem")
     good, _ = make_leaf(ca).write(tmp_path, "good")
-    assert _rules(tls_cert=good) == {}
-    assert _rules(tls_cert=good, ca=ca.write(tmp_path / "ca.pem")) == {}
+    assert _rules(tls_cert=good, ca=ca_file) == {}
     stranger = make_ca("someone else's CA").write(tmp_path / "other-ca.pem")
     assert set(_rules(tls_cert=good, ca=stranger)) == {"PW-POST-105"}
 
     future, _ = make_leaf(ca, not_before=now + 5 * DAY).write(tmp_path, "future")
-    assert "not valid before" in _rules(tls_cert=future)["PW-POST-102"]
+    assert "not valid before" in _rules(tls_cert=future, ca=ca_file)["PW-POST-102"]
 
     weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505  # the fixture
     weak, _ = make_leaf(ca, key=weak_key).write(tmp_path, "weak")
-    found = _rules(tls_cert=weak)
+    found = _rules(tls_cert=weak, ca=ca_file)
     assert set(found) == {"PW-POST-107"} and "RSA key of 1024 bits" in found["PW-POST-107"]
 
     old = tmp_path / "sha1.pem"
-    old.write_bytes(sha1_signed().public_bytes(serialization.Encoding.PEM))
-    found = _rules(tls_cert=old)
-    assert set(found) == {"PW-POST-108"} and "signed with SHA1" in found["PW-POST-108"]
+    sha1 = sha1_signed()
+    old.write_bytes(sha1.public_bytes(serialization.Encoding.PEM))
+    found = _rules(tls_cert=old, ca=old)  # self-signed: its own CA
+    assert set(found) == {"PW-POST-108", "PW-POST-105"} and "signed with SHA1" in found["PW-POST-108"]
+    # As TLS libraries do, the chain check refuses a SHA-1 signature too, and says so.
+    assert "the signature cannot be checked" in found["PW-POST-105"]
 
 
 def test_unreadable_certificate_files_are_not_determinable(tmp_path: Path) -> None:
@@ -136,17 +141,15 @@ def test_unreadable_certificate_files_are_not_determinable(tmp_path: Path) -> No
 
 
 def test_wildcards_cover_exactly_one_left_most_label(tmp_path: Path, ca: Ca) -> None:
-    from pipewarden.posture._checks_tls import _host_matches
-
     cert = make_leaf(ca, dns=("*.pw.example", "exact.example"), ips=("::1",)).cert
-    assert _host_matches("api.pw.example", cert)
-    assert _host_matches("API.PW.EXAMPLE.", cert)
-    assert not _host_matches("pw.example", cert)
-    assert not _host_matches("a.b.pw.example", cert)
-    assert _host_matches("exact.example", cert)
-    assert _host_matches("::1", cert) and not _host_matches("127.0.0.1", cert)
+    assert host_matches("api.pw.example", cert)
+    assert host_matches("API.PW.EXAMPLE.", cert)
+    assert not host_matches("pw.example", cert)
+    assert not host_matches("a.b.pw.example", cert)
+    assert host_matches("exact.example", cert)
+    assert host_matches("::1", cert) and not host_matches("127.0.0.1", cert)
     too_wide = make_leaf(ca, dns=("*.example",), ips=()).cert
-    assert not _host_matches("pw.example", too_wide)
+    assert not host_matches("pw.example", too_wide)
 
 
 @pytest.mark.parametrize("url", ["ftp://pw.internal", "https://", "pw.internal:443", "https://h:99999"])
@@ -160,3 +163,138 @@ def test_a_ca_file_that_cannot_be_read_is_not_determinable(tmp_path: Path, ca: C
     with tls_server(cert, key) as port:
         found = _rules(f"https://127.0.0.1:{port}", ca=tmp_path / "missing-ca.pem")
     assert set(found) == {"PW-POST-109"} and "the CA file cannot be read" in found["PW-POST-109"]
+
+
+# --- every certificate of the chain is dated ------------------------------------------------------------
+
+
+def _expired_intermediate(tmp_path: Path, ca: Ca) -> tuple[Path, Path]:
+    """A server certificate, valid, issued by an intermediate that expired yesterday under a valid root."""
+    now = datetime.now(UTC)
+    intermediate = make_intermediate(ca, not_before=now - 400 * DAY, not_after=now - DAY)
+    return make_leaf(intermediate).write(tmp_path, "chained", chain=[intermediate])
+
+
+def test_an_expired_intermediate_fails_a_server_and_a_certificate_file(tmp_path: Path, ca: Ca) -> None:
+    ca_file = ca.write(tmp_path / "ca.pem")
+    cert, key = _expired_intermediate(tmp_path, ca)
+    with tls_server(cert, key) as port:
+        served = _rules(f"https://127.0.0.1:{port}", ca=ca_file)
+    on_file = _rules(tls_cert=cert, ca=ca_file)
+    for found in (served, on_file):
+        assert set(found) == {"PW-POST-102"}, found
+        assert "the chain's certificate CN=pipewarden test intermediate expired on" in found["PW-POST-102"]
+        assert "(1 days ago)" in found["PW-POST-102"]
+    # The benign counterpart: the same shape with a valid intermediate passes both ways.
+    intermediate = make_intermediate(ca)
+    good, good_key = make_leaf(intermediate).write(tmp_path, "good", chain=[intermediate])
+    with tls_server(good, good_key) as port:
+        assert _rules(f"https://127.0.0.1:{port}", ca=ca_file) == {}
+    assert _rules(tls_cert=good, ca=ca_file) == {}
+
+
+def test_an_expired_certificate_the_server_did_not_send_fails_the_chain(
+    tmp_path: Path, ca: Ca, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file = ca.write(tmp_path / "ca.pem")
+    cert, key = _expired_intermediate(tmp_path, ca)
+    # A Python that cannot read the certificates a server sends sees only the server's own, which is
+    # valid: OpenSSL's "expired" is then about another one, and the chain is not passed.
+    monkeypatch.setattr(tls, "_served_chain", lambda conn: (conn.getpeercert(binary_form=True),))
+    with tls_server(cert, key) as port:
+        found = _rules(f"https://127.0.0.1:{port}", ca=ca_file)
+    assert set(found) == {"PW-POST-105"} and "certificate has expired" in found["PW-POST-105"]
+
+
+def test_an_expired_trusted_ca_fails_the_chain(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    old_root = make_ca("retired root", not_before=now - 3650 * DAY, not_after=now - 2 * DAY)
+    ca_file = old_root.write(tmp_path / "old-ca.pem")
+    cert, key = make_leaf(old_root).write(tmp_path)
+    with tls_server(cert, key) as port:
+        served = _rules(f"https://127.0.0.1:{port}", ca=ca_file)
+    assert set(served) == {"PW-POST-105"} and "certificate has expired" in served["PW-POST-105"]
+    on_file = _rules(tls_cert=cert, ca=ca_file)
+    assert set(on_file) == {"PW-POST-105"}
+    assert "the trusted CA CN=retired root is outside its validity window" in on_file["PW-POST-105"]
+
+
+def test_expired_dates_do_not_hide_a_forged_signature(tmp_path: Path, ca: Ca) -> None:
+    now = datetime.now(UTC)
+    ca_file = ca.write(tmp_path / "ca.pem")
+    intermediate = make_intermediate(ca, not_before=now - 400 * DAY, not_after=now - DAY)
+    # Names the intermediate as its issuer in every field, but another key signed it.
+    forged = make_leaf(intermediate, forged_by=ec.generate_private_key(ec.SECP256R1()))
+    cert, key = forged.write(tmp_path, "forged", chain=[intermediate])
+    with tls_server(cert, key) as port:
+        served = _rules(f"https://127.0.0.1:{port}", ca=ca_file)
+    assert set(served) == {"PW-POST-102", "PW-POST-105"}
+    assert "signature" in served["PW-POST-105"]
+    on_file = _rules(tls_cert=cert, ca=ca_file)
+    assert set(on_file) == {"PW-POST-102", "PW-POST-105"}
+    assert "but the signature does not verify" in on_file["PW-POST-105"]
+
+
+# --- a certificate file without --ca: the system trust store ---------------------------------------------
+
+
+def test_a_certificate_file_without_ca_is_checked_against_the_system_trust_store(
+    tmp_path: Path, ca: Ca, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    self_signed, _ = make_leaf(None).write(tmp_path, "self-signed")
+    found = _rules(tls_cert=self_signed)
+    assert set(found) == {"PW-POST-105"}
+    assert "does not verify against the system trust store" in found["PW-POST-105"]
+    # OpenSSL's own variables choose the system store, for files as for servers: trust the test CA.
+    store = tmp_path / "store"
+    store.mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.write(tmp_path / "system-ca.pem")))
+    monkeypatch.setenv("SSL_CERT_DIR", str(store))
+    cert, key = make_leaf(ca).write(tmp_path)
+    assert _rules(tls_cert=cert) == {}
+    with tls_server(cert, key) as port:
+        assert _rules(f"https://127.0.0.1:{port}") == {}
+    assert set(_rules(tls_cert=self_signed)) == {"PW-POST-105"}
+
+
+def test_a_certificate_file_without_ca_or_system_store_is_not_determinable(
+    tmp_path: Path, ca: Ca, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-folder"))
+    cert, _ = make_leaf(ca).write(tmp_path)
+    found = _rules(tls_cert=cert)
+    assert set(found) == {"PW-POST-109"} and "no system trust store" in found["PW-POST-109"]
+
+
+# --- old protocols ------------------------------------------------------------------------------------
+
+
+def test_a_server_accepting_tls_1_0_to_1_3_is_reported(tmp_path: Path, ca: Ca) -> None:
+    if not ssl.HAS_TLSv1_1:
+        pytest.skip("this TLS library cannot speak TLS 1.1")
+    cert, key = make_leaf(ca).write(tmp_path)
+    # The server's security level is lowered to 0 with the protocols (tls_server), as is the probe's.
+    with tls_server(cert, key, minimum=ssl.TLSVersion.TLSv1) as port:
+        found = _rules(f"https://127.0.0.1:{port}", ca=ca.write(tmp_path / "ca.pem"))
+    assert set(found) == {"PW-POST-106"} and "accepts TLSv1.1" in found["PW-POST-106"]
+
+
+def test_a_client_that_cannot_offer_old_protocols_is_not_a_refusal(
+    tmp_path: Path, ca: Ca, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer_old = tls._old_protocols
+
+    def policy_bound() -> ssl.SSLContext:
+        # What a FIPS or crypto-policy host leaves the probe: only ciphers of TLS 1.2, so no TLS 1.0/1.1
+        # hello can be made at all (NO_CIPHERS_AVAILABLE), whatever the server would say.
+        context = offer_old()
+        context.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+        return context
+
+    monkeypatch.setattr(tls, "_old_protocols", policy_bound)
+    cert, key = make_leaf(ca).write(tmp_path)
+    with tls_server(cert, key, minimum=ssl.TLSVersion.TLSv1) as port:
+        found = _rules(f"https://127.0.0.1:{port}", ca=ca.write(tmp_path / "ca.pem"))
+    assert set(found) == {"PW-POST-109"}
+    assert "this machine cannot offer TLS 1.0 or 1.1 (NO_CIPHERS_AVAILABLE)" in found["PW-POST-109"]

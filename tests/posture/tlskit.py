@@ -1,5 +1,5 @@
-"""Certificates made for the tests (a private CA and server certificates it signs) and a real TLS server
-on loopback that completes handshakes in a thread."""
+"""Certificates made for the tests (a private CA, intermediates, and server certificates they sign) and a
+real TLS server on loopback that completes handshakes in a thread."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Ca", "Leaf", "make_ca", "make_leaf", "sha1_signed", "tls_server"]
+__all__ = ["Ca", "Leaf", "make_ca", "make_intermediate", "make_leaf", "sha1_signed", "tls_server"]
 
 DAY = timedelta(days=1)
 
@@ -40,9 +40,11 @@ class Leaf:
     key: CertificateIssuerPrivateKeyTypes
     cert: x509.Certificate
 
-    def write(self, folder: Path, name: str = "server") -> tuple[Path, Path]:
+    def write(self, folder: Path, name: str = "server", *, chain: Sequence[Ca] = ()) -> tuple[Path, Path]:
+        """The certificate (followed by the `chain` certificates, as a server sends them) and its key."""
         cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
-        cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        pem = [c.public_bytes(serialization.Encoding.PEM) for c in (self.cert, *(i.cert for i in chain))]
+        cert_path.write_bytes(b"".join(pem))
         key_path.write_bytes(
             self.key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -56,17 +58,24 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_ca(common_name: str = "pipewarden test CA") -> Ca:
+def make_ca(
+    common_name: str = "pipewarden test CA",
+    *,
+    issuer: Ca | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> Ca:
+    """A CA certificate: a self-signed root, or an intermediate signed by `issuer`."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
+        .issuer_name(issuer.cert.subject if issuer else _name(common_name))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - DAY)
-        .not_valid_after(now + 3650 * DAY)
+        .not_valid_before(not_before or now - DAY)
+        .not_valid_after(not_after or now + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -83,9 +92,19 @@ def make_ca(common_name: str = "pipewarden test CA") -> Ca:
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    return Ca(key, cert)
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+    return Ca(key, builder.sign(issuer.key if issuer else key, hashes.SHA256()))
+
+
+def make_intermediate(
+    issuer: Ca, *, not_before: datetime | None = None, not_after: datetime | None = None
+) -> Ca:
+    """An intermediate CA under `issuer`, as public CAs issue server certificates from."""
+    return make_ca("pipewarden test intermediate", issuer=issuer, not_before=not_before, not_after=not_after)
 
 
 def make_leaf(
@@ -96,8 +115,10 @@ def make_leaf(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
     key: CertificateIssuerPrivateKeyTypes | None = None,
+    forged_by: CertificateIssuerPrivateKeyTypes | None = None,
 ) -> Leaf:
-    """A server certificate for `dns` and `ips`, signed by `ca` (self-signed when `ca` is None)."""
+    """A server certificate for `dns` and `ips`, signed by `ca` (self-signed when `ca` is None), or
+    naming `ca` as its issuer in every field but signed by `forged_by` (a forgery)."""
     now = datetime.now(UTC)
     key = key or ec.generate_private_key(ec.SECP256R1())
     subject = _name(dns[0] if dns else "server")
@@ -119,7 +140,7 @@ def make_leaf(
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
         )
-    signer: CertificateIssuerPrivateKeyTypes = ca.key if ca else key
+    signer: CertificateIssuerPrivateKeyTypes = forged_by or (ca.key if ca else key)
     return Leaf(key, builder.sign(signer, hashes.SHA256()))
 
 
@@ -165,22 +186,26 @@ def sha1_signed() -> x509.Certificate:
 
 
 @contextmanager
-def tls_server(cert: Path, key: Path, *, old_protocols_only: bool = False) -> Iterator[int]:
+def tls_server(
+    cert: Path,
+    key: Path,
+    *,
+    minimum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+    maximum: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED,
+) -> Iterator[int]:
     """A TLS server on 127.0.0.1 (yielding its port) that completes each handshake and hangs up.
 
-    By default it speaks TLS 1.2 and 1.3 only; `old_protocols_only` makes it speak only TLS 1.0 and 1.1
-    (RFC 8996 deprecated both), at the OpenSSL security level that still allows them.
+    By default it speaks TLS 1.2 and 1.3 only. A `minimum` below TLS 1.2 (RFC 8996 deprecated 1.0 and
+    1.1) also lowers OpenSSL's security level to 0, the one that still allows them.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    if old_protocols_only:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
-            context.maximum_version = ssl.TLSVersion.TLSv1_1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = minimum
+        context.maximum_version = maximum
+    if minimum < ssl.TLSVersion.TLSv1_2:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    else:
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)

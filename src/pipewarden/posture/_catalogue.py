@@ -3,7 +3,10 @@
 Rule ids are grouped by what they look at (docs/posture.md): 10x TLS, 11x identity, 12x keys, 13x the
 store and its connections, 14x the audit log, 15x the monitor's alert sinks, 16x the dependency
 database; 200 is the summary. In each group an id ending in 9 says the group's check could not be
-decided (fail closed: never a quiet pass), and a few info ids say a check was not asked for.
+decided, at high severity (fail closed: never a quiet pass, and a gate failing on high stops on it).
+One unknown is a limitation by design rather than a fault, and low: PW-POST-125, a key provider that
+records no creation dates (keys from an environment variable), whose keys' age can never be known here.
+A few info ids say a check was not asked for.
 """
 
 from __future__ import annotations
@@ -83,8 +86,9 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
         ),
         "PW-POST-109": (
             "TLS could not be checked",
-            _M,
-            "make the server reachable from where posture runs, or give a readable PEM certificate",
+            _H,
+            "make the server reachable from where posture runs (from a host whose TLS library can offer "
+            "TLS 1.0 and 1.1), or give a readable PEM certificate and the CA it chains to",
         ),
         # --- identity ------------------------------------------------------------------------------
         "PW-POST-110": (
@@ -120,7 +124,7 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
         ),
         "PW-POST-119": (
             "identity settings could not be checked",
-            _M,
+            _H,
             "make the database and policy.yaml readable (see the message), then run posture again",
         ),
         # --- keys ----------------------------------------------------------------------------------
@@ -149,10 +153,16 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
             _M,
             "run 'pipewarden keys rotate', then retire the old key once nothing needs it",
         ),
+        "PW-POST-125": (
+            "key age not recorded by the key provider",
+            _L,
+            "rotate on a schedule where the provider keeps the keys, or use a provider that records when "
+            "each key was made (the key file does)",
+        ),
         "PW-POST-129": (
             "keys could not be checked",
-            _L,
-            "see the message; record key creation dates where the provider keeps the keys",
+            _H,
+            "see the message: make the key files and the key ring readable by this process",
         ),
         # --- store and connections -----------------------------------------------------------------
         "PW-POST-130": (
@@ -178,7 +188,7 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
         ),
         "PW-POST-139": (
             "store connections could not be checked",
-            _M,
+            _H,
             "fix the database URL or store settings named in the message",
         ),
         # --- audit log -----------------------------------------------------------------------------
@@ -196,7 +206,7 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
         ),
         "PW-POST-149": (
             "audit log could not be checked",
-            _M,
+            _H,
             "make the database readable, and run 'pipewarden audit verify' to find damaged records",
         ),
         # --- monitor -------------------------------------------------------------------------------
@@ -232,8 +242,8 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
         ),
         "PW-POST-159": (
             "alert delivery could not be checked",
-            _L,
-            "see the message; make the database readable",
+            _H,
+            "see the message; make monitor.yaml loadable and the database readable",
         ),
         # --- dependency database ---------------------------------------------------------------------
         "PW-POST-160": (
@@ -248,7 +258,7 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
         ),
         "PW-POST-169": (
             "dependency database could not be checked",
-            _M,
+            _H,
             "give a readable folder or zip of OSV records with --osv-db",
         ),
         # --- summary -------------------------------------------------------------------------------
@@ -262,8 +272,10 @@ POSTURE_CHECKS: Mapping[str, tuple[str, Severity, str]] = MappingProxyType(
 )
 
 SUMMARY_RULE = "PW-POST-200"
-#: The ids that say a check could not be decided.
-UNDETERMINED = frozenset(rule for rule in POSTURE_CHECKS if rule.endswith("9") and rule != SUMMARY_RULE)
+#: The ids that say a check could not be decided (PW-POST-125: never, by the key provider's design).
+UNDETERMINED = frozenset(
+    {rule for rule in POSTURE_CHECKS if rule.endswith("9") and rule != SUMMARY_RULE} | {"PW-POST-125"}
+)
 #: The ids that say a check was not asked for.
 NOT_CHECKED = frozenset({"PW-POST-100", "PW-POST-155", "PW-POST-161"})
 

@@ -3,7 +3,8 @@
 Everything comes from the database and the workspace's policy, as the identity part records it: MFA
 enrolment (``principals.mfa_enrolled_at``), grants (direct and through groups), logins (each login
 opens a session, a row of ``api_tokens`` of kind ``session`` made at that moment) and token use
-(``api_tokens.last_used_at``, written on use at most once a minute per origin).
+(``api_tokens.last_used_at``, written on use at most once a minute per origin). What cannot be read,
+for whatever reason, leaves the checks that need it not determinable (PW-POST-119).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from pipewarden.db import Database, api_tokens, principals
-from pipewarden.errors import PipewardenError
 from pipewarden.findings import Finding, Location
 from pipewarden.identity import ADMIN_ROLE, MAX_TOKEN_LIFETIME, Grant, Policy, Role, grants_for
 from pipewarden.posture._catalogue import CheckResult, PostureBaseline, finding
+from pipewarden.posture._guard import guarded, logged
 
 __all__ = ["ADMINISTRATIVE_ACTIONS", "check_identity"]
 
@@ -76,8 +77,8 @@ def check_identity(
     policy_problem = ""
     try:
         policy = Policy.for_workspace(root)
-    except PipewardenError as exc:
-        policy_problem = f"the policy cannot be read: {exc}"
+    except Exception as exc:  # any reason at all: the checks that need it are not determinable
+        policy_problem = f"the policy cannot be read: {logged('identity', exc)}"
     accounts: list[_Account] | None = None
     tokens: list[Any] | None = None
     db_problem = ""
@@ -86,8 +87,8 @@ def check_identity(
         with db.transaction(write=False) as conn:
             accounts = _accounts(conn)
             tokens = _active_api_tokens(conn, now)
-    except PipewardenError as exc:
-        db_problem = f"the database cannot be read: {exc}"
+    except Exception as exc:  # unreachable, a URL that does not parse, a driver error: as above
+        db_problem = f"the database cannot be read: {logged('identity', exc)}"
 
     def undetermined(check: str, why: str) -> CheckResult:
         return CheckResult(
@@ -99,21 +100,27 @@ def check_identity(
             ),
         )
 
+    def judged(check: str, run: Callable[[], list[Finding]]) -> CheckResult:
+        return guarded(check, rule="PW-POST-119", place=place, run=run)
+
     results: list[CheckResult] = []
     if policy is None:
         results.append(undetermined("role-mfa", policy_problem))
     else:
-        results.append(CheckResult("role-mfa", tuple(_role_mfa(policy, place))))
+        known = policy
+        results.append(judged("role-mfa", lambda: _role_mfa(known, place)))
     if policy is None or accounts is None:
         results.append(undetermined("mfa-enrolment", policy_problem or db_problem))
     else:
-        results.append(CheckResult("mfa-enrolment", tuple(_enrolment(accounts, policy, place))))
+        known, people = policy, accounts
+        results.append(judged("mfa-enrolment", lambda: _enrolment(people, known, place)))
     if accounts is None or tokens is None:
         results.extend(undetermined(c, db_problem) for c in ("stale-accounts", "token-expiry", "token-use"))
         return results
-    results.append(CheckResult("stale-accounts", tuple(_stale(accounts, place, now, baseline))))
-    results.append(CheckResult("token-expiry", tuple(_unbounded_tokens(tokens, place))))
-    results.append(CheckResult("token-use", tuple(_unused_tokens(tokens, place, now, baseline))))
+    people, active = accounts, tokens
+    results.append(judged("stale-accounts", lambda: _stale(people, place, now, baseline)))
+    results.append(judged("token-expiry", lambda: _unbounded_tokens(active, place)))
+    results.append(judged("token-use", lambda: _unused_tokens(active, place, now, baseline)))
     return results
 
 

@@ -3,7 +3,8 @@ old the current key-encryption key is, and whether the store can encrypt at all.
 
 Modes are read with ``lstat``, so a symbolic link is seen as one (pipewarden refuses to read a key
 through a link). On systems without POSIX modes the permission checks pass nothing and flag nothing:
-they are reported as not determinable.
+they are reported as not determinable. Any error a check did not plan for (a custom key provider's
+client may raise anything) makes that check not determinable (PW-POST-129), never a crash.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from pipewarden.db import DATABASE_URL_ENV
-from pipewarden.errors import PipewardenError
 from pipewarden.findings import Finding, Location
 from pipewarden.posture._catalogue import CheckResult, PostureBaseline, finding
+from pipewarden.posture._guard import guarded, logged
 from pipewarden.workspace import Workspace
 
 __all__ = ["check_keys"]
@@ -32,12 +33,17 @@ _PROBE_CONTEXT = b"pipewarden.posture/probe"
 
 
 def check_keys(ws: Workspace, *, now: datetime, baseline: PostureBaseline) -> list[CheckResult]:
-    """Key files (PW-POST-120, 121), folders and trust files (122, 123), KEK age (124) and store
+    """Key files (PW-POST-120, 121), folders and trust files (122, 123), KEK age (124, 125) and store
     encryption (130)."""
+    place = Location(path=str(ws.root))
     return [
-        CheckResult("key-files", tuple(_key_files(ws))),
-        CheckResult("workspace-permissions", tuple(_workspace_permissions(ws))),
-        CheckResult("kek-age", tuple(_kek_age(ws, now=now, baseline=baseline))),
+        guarded("key-files", rule="PW-POST-129", place=place, run=lambda: _key_files(ws)),
+        guarded(
+            "workspace-permissions", rule="PW-POST-129", place=place, run=lambda: _workspace_permissions(ws)
+        ),
+        guarded(
+            "kek-age", rule="PW-POST-129", place=place, run=lambda: _kek_age(ws, now=now, baseline=baseline)
+        ),
         CheckResult("store-encryption", tuple(_store_encryption(ws))),
     ]
 
@@ -100,8 +106,8 @@ def _sqlite_file(ws: Workspace) -> Path | None:
         return ws.root / "pipewarden.db"
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return None  # reported by the database-connection check
+    except (ArgumentError, ValueError):
+        return None  # reported by the database-connection check (a port that is not a number: ValueError)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     return Path(parsed.database)
@@ -197,19 +203,37 @@ def _kek_age(ws: Workspace, *, now: datetime, baseline: PostureBaseline) -> list
         ring = ws.keyring()
         current = next((k for k in ring.keys() if k.current), None)
         source = ring.provider.source
-    except PipewardenError as exc:
-        return [finding("PW-POST-129", f"the key ring cannot be opened: {exc}", location=place)]
-    if current is None:
-        return [finding("PW-POST-129", f"{source}: no key is marked current", location=place)]
-    created = _parse_created(current.created) if current.created else None
-    if created is None:
-        why = "records no creation time" if not current.created else "has an unreadable creation time"
+    except Exception as exc:  # a custom provider (a KMS client) may raise anything: never a crash
         return [
             finding(
                 "PW-POST-129",
-                f"{source}: key {current.kek_id} {why}, so its age is unknown",
+                f"the key ring cannot be opened: {logged('kek-age', exc)}",
                 location=place,
-                evidence={"kek": current.kek_id, "provider": ws.config.key_provider},
+                evidence={"provider": ws.config.key_provider, "error": type(exc).__name__},
+            )
+        ]
+    if current is None:
+        return [finding("PW-POST-129", f"{source}: no key is marked current", location=place)]
+    facts = {"kek": current.kek_id, "provider": ws.config.key_provider}
+    if not current.created:
+        # The provider keeps no creation dates (keys from an environment variable, some KMS clients):
+        # the age can never be known here, by design, so this is said at low severity, not failed.
+        return [
+            finding(
+                "PW-POST-125",
+                f"{source}: key {current.kek_id} records no creation time, so its age is unknown",
+                location=place,
+                evidence=facts,
+            )
+        ]
+    created = _parse_created(current.created)
+    if created is None:
+        return [
+            finding(
+                "PW-POST-129",
+                f"{source}: key {current.kek_id} has an unreadable creation time, so its age is unknown",
+                location=place,
+                evidence=facts,
             )
         ]
     age = now - created
@@ -239,12 +263,10 @@ def _store_encryption(ws: Workspace) -> list[Finding]:
         ring = ws.keyring()
         sealed = ring.seal(_PROBE, context=_PROBE_CONTEXT)
         opened = ring.open(sealed, context=_PROBE_CONTEXT, label="posture probe")
-    except PipewardenError as exc:
-        problem = str(exc)
     except Exception as exc:
         # An operator's own key provider (a KMS client) may raise anything; that too is a store that
         # cannot encrypt, never a pass.
-        problem = f"the key provider failed ({type(exc).__name__})"
+        problem = logged("store-encryption", exc)
     else:
         if opened == _PROBE:
             return []

@@ -4,7 +4,8 @@ monitor's outbox holds notifications it has failed to deliver.
 The settings are the monitor's own (``monitor.yaml``, read as `pipewarden monitor run` reads it, so
 the environment variables it names must be set where posture runs). Reachability is a TCP connection
 to each network sink's host and port with a short timeout: nothing is sent, no alert, no HELO. Only a
-sink's scheme, host and port are shown, never its URL's path (a Slack URL's path is its secret).
+sink's scheme, host and port are shown, never its URL's path (a Slack URL's path is its secret). Any
+error a check did not plan for makes it not determinable (PW-POST-159).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from pipewarden.db import Database, monitor_outbox
-from pipewarden.errors import PipewardenError
 from pipewarden.findings import Finding, Location, Severity
 from pipewarden.monitor import AlertSink, SlackSink, SmtpSink, WebhookSink
 from pipewarden.posture._catalogue import CheckResult, PostureBaseline, finding
 from pipewarden.posture._checks_storage import is_loopback
+from pipewarden.posture._guard import failure, guarded, logged
+
+if TYPE_CHECKING:
+    from pipewarden.monitor._config import MonitorConfig
 
 __all__ = ["check_monitor"]
 
@@ -61,12 +65,14 @@ def check_monitor(
     from pipewarden.monitor._config import CONFIG_FILE, MonitorConfig
 
     place = Location(path=str(root / CONFIG_FILE))
-    delivery = CheckResult("alert-delivery", tuple(_outbox(root, database)))
+    delivery = guarded("alert-delivery", rule="PW-POST-159", place=place, run=lambda: _outbox(root, database))
     try:
         config = MonitorConfig.for_workspace(root)
-    except PipewardenError as exc:
+    except Exception as exc:  # whatever the reason, the monitor cannot start with these settings
         return [
-            CheckResult("alert-routing", (finding("PW-POST-150", str(exc), location=place),)),
+            CheckResult(
+                "alert-routing", (finding("PW-POST-150", logged("alert-routing", exc), location=place),)
+            ),
             CheckResult(
                 "sink-reachability",
                 (
@@ -79,7 +85,32 @@ def check_monitor(
             ),
             delivery,
         ]
-    network = {name: e for name, sink in config.sinks.items() if (e := _endpoint(sink)) is not None}
+    try:
+        network = {name: e for name, sink in config.sinks.items() if (e := _endpoint(sink)) is not None}
+    except Exception as exc:  # a sink whose address cannot be read: where alerts go is unknown
+        return [
+            CheckResult(check, (failure("PW-POST-159", check, place, exc),))
+            for check in ("alert-routing", "sink-reachability")
+        ] + [delivery]
+    routing = guarded(
+        "alert-routing", rule="PW-POST-159", place=place, run=lambda: _routing(config, network, place)
+    )
+    results = [routing]
+    if network:
+        results.append(
+            guarded(
+                "sink-reachability",
+                rule="PW-POST-159",
+                place=place,
+                run=lambda: _reachability(network, place, probe, baseline),
+            )
+        )
+    results.append(delivery)
+    return results
+
+
+def _routing(config: MonitorConfig, network: dict[str, _Endpoint], place: Location) -> list[Finding]:
+    """High alerts routed to a network sink (PW-POST-151), and each network sink encrypted (153)."""
     routing: list[Finding] = []
     to_people = [
         route
@@ -109,13 +140,7 @@ def check_monitor(
                 evidence={"sink": name, "type": endpoint.kind, "endpoint": endpoint.site},
             )
         )
-    results = [CheckResult("alert-routing", tuple(routing))]
-    if network:
-        results.append(
-            CheckResult("sink-reachability", tuple(_reachability(network, place, probe, baseline)))
-        )
-    results.append(delivery)
-    return results
+    return routing
 
 
 def _reachability(
@@ -172,8 +197,14 @@ def _outbox(root: Path, database: Callable[[], Database]) -> list[Finding]:
                 select(o.sink, o.last_error).where(*pending).order_by(o.id.desc())
             ):
                 errors.setdefault(sink, error)  # the newest failure of each sink
-    except (PipewardenError, SQLAlchemyError) as exc:
-        return [finding("PW-POST-159", f"the monitor's outbox cannot be read: {exc}", location=place)]
+    except Exception as exc:  # unreachable, a URL that does not parse, a driver error: not determinable
+        return [
+            finding(
+                "PW-POST-159",
+                f"the monitor's outbox cannot be read: {logged('alert-delivery', exc)}",
+                location=place,
+            )
+        ]
     found = []
     for sink, count, attempts, oldest in groups:
         error = errors.get(sink) or "none recorded"

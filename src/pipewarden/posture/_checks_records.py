@@ -15,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, LargeBinary, TextClause, bindparam, func, literal, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from pipewarden.db import Database, audit_records
 from pipewarden.errors import PipewardenError
 from pipewarden.events import Event
 from pipewarden.findings import Location
 from pipewarden.posture._catalogue import CheckResult, PostureBaseline, finding
+from pipewarden.posture._guard import error_text, logged
 
 __all__ = ["check_audit_verify", "check_dependency_db", "last_audit_verify"]
 
@@ -75,10 +75,17 @@ def check_audit_verify(
     place = Location(path=str(root), member="audit:log")
     try:
         found = last_audit_verify(database())
-    except (PipewardenError, SQLAlchemyError) as exc:
+    except Exception as exc:  # unreachable, a URL that does not parse, a damaged record: not determinable
         return CheckResult(
             "audit-verify",
-            (finding("PW-POST-149", f"the audit log cannot be read: {exc}", location=place),),
+            (
+                finding(
+                    "PW-POST-149",
+                    f"the audit log cannot be read: {logged('audit-verify', exc)}",
+                    location=place,
+                    evidence={"error": type(exc).__name__},
+                ),
+            ),
         )
     window = baseline.audit_verify_within
     if found is None:
@@ -151,9 +158,12 @@ def check_dependency_db(osv_db: Path | None, *, now: datetime, baseline: Posture
     try:
         newest = OfflineDatabase(osv_db).newest
     except PipewardenError as exc:
-        return CheckResult("dependency-db", (finding("PW-POST-169", str(exc), location=place),))
+        return CheckResult("dependency-db", (finding("PW-POST-169", error_text(exc), location=place),))
     except OSError as exc:
         problem = f"{osv_db}: cannot be read ({exc.strerror or type(exc).__name__})"
+        return CheckResult("dependency-db", (finding("PW-POST-169", problem, location=place),))
+    except Exception as exc:  # a record the reader did not plan for: never a crash, never a pass
+        problem = f"{osv_db}: cannot be dated ({logged('dependency-db', exc)})"
         return CheckResult("dependency-db", (finding("PW-POST-169", problem, location=place),))
     if newest is None:
         problem = f"{osv_db}: no record has a readable 'modified' time, so its age is unknown"

@@ -5,7 +5,8 @@ else ``prefer``, which falls back to an unencrypted connection without a word. A
 Unix socket or to a loopback address never leaves the machine and needs no TLS. The S3 endpoint is
 ``store.s3.endpoint_url``, else ``$AWS_ENDPOINT_URL_S3`` or ``$AWS_ENDPOINT_URL`` (which boto3
 honours), else AWS's own endpoint, which is HTTPS. Only a URL's scheme, host and port are ever shown:
-a database URL carries a password and an endpoint URL may carry keys.
+a database URL carries a password and an endpoint URL may carry keys. A setting that cannot be judged,
+or any error a check did not plan for, is PW-POST-139.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from pipewarden.db import DATABASE_URL_ENV
 from pipewarden.findings import Finding, Location
 from pipewarden.posture._catalogue import CheckResult, finding
+from pipewarden.posture._guard import guarded, logged
 from pipewarden.workspace import Workspace
 
 __all__ = ["check_storage", "is_loopback"]
@@ -44,9 +46,10 @@ def is_loopback(host: str) -> bool:
 
 def check_storage(ws: Workspace) -> list[CheckResult]:
     """The database connection (PW-POST-131, 132) and, for an S3 store, its endpoint (133)."""
-    results = [CheckResult("database-connection", tuple(_database()))]
+    place = Location(path=str(ws.root / "config.yaml"))
+    results = [guarded("database-connection", rule="PW-POST-139", place=place, run=_database)]
     if ws.config.backend == "s3":
-        results.append(CheckResult("s3-endpoint", tuple(_s3_endpoint(ws))))
+        results.append(guarded("s3-endpoint", rule="PW-POST-139", place=place, run=lambda: _s3_endpoint(ws)))
     return results
 
 
@@ -69,8 +72,17 @@ def _database() -> list[Finding]:
     place = Location(path=f"${DATABASE_URL_ENV}")
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except ArgumentError:  # its message repeats the URL, password and all: not shown
         return [finding("PW-POST-139", f"${DATABASE_URL_ENV}: not a database URL", location=place)]
+    except ValueError as exc:  # a port that is not a number
+        return [
+            finding(
+                "PW-POST-139",
+                f"${DATABASE_URL_ENV}: not a database URL ({logged('database-connection', exc)})",
+                location=place,
+                evidence={"error": type(exc).__name__},
+            )
+        ]
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return []

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipewarden.db import Database
-from pipewarden.errors import ConfigError, PipewardenError
+from pipewarden.errors import ConfigError
 from pipewarden.findings import Finding, Location, Report
 from pipewarden.posture._catalogue import SUMMARY_RULE, CheckResult, PostureBaseline, finding
 from pipewarden.posture._checks_identity import check_identity
@@ -17,16 +17,18 @@ from pipewarden.posture._checks_monitor import check_monitor
 from pipewarden.posture._checks_records import check_audit_verify, check_dependency_db
 from pipewarden.posture._checks_storage import check_storage
 from pipewarden.posture._checks_tls import check_tls, parse_url
+from pipewarden.posture._guard import guarded_group
 from pipewarden.workspace import Workspace
 
 __all__ = ["check_posture"]
 
 
 def _database_once(workspace: Workspace) -> Callable[[], Database]:
-    """The workspace's database, opened on first use; a failure to open it is raised to every caller
-    alike (each check it blocks reports itself not determinable), without trying again."""
+    """The workspace's database, opened on first use; a failure to open it, whatever it is (a server
+    that does not answer, a URL whose port is not a number), is raised to every caller alike (each
+    check it blocks reports itself not determinable), without trying again."""
     opened: list[Database] = []
-    failed: list[PipewardenError] = []
+    failed: list[Exception] = []
 
     def database() -> Database:
         if failed:
@@ -34,7 +36,7 @@ def _database_once(workspace: Workspace) -> Callable[[], Database]:
         if not opened:
             try:
                 opened.append(workspace.database())
-            except PipewardenError as exc:
+            except Exception as exc:  # handed to each check, which reports it
                 failed.append(exc)
                 raise
         return opened[0]
@@ -75,13 +77,54 @@ def check_posture(
     if ca is not None and url is None and tls_cert is None:
         raise ConfigError(f"--ca {ca}: give --url or --tls-cert for it to check")
     database = _database_once(workspace)
-    results: list[CheckResult] = [check_tls(url=url, tls_cert=tls_cert, ca=ca, now=when, baseline=rules)]
-    results.extend(check_identity(workspace.root, database, now=when, baseline=rules))
-    results.extend(check_keys(workspace, now=when, baseline=rules))
-    results.extend(check_storage(workspace))
-    results.append(check_audit_verify(workspace.root, database, now=when, baseline=rules))
-    results.extend(check_monitor(workspace.root, database, probe=probe_sinks, baseline=rules))
-    results.append(check_dependency_db(osv_db, now=when, baseline=rules))
+    root = workspace.root
+    here = Location(path=str(root))
+    # Each check turns what it did not plan for into its own "could not be determined" finding; these
+    # guards are the last line, so that no error ever ends the report instead.
+    results: list[CheckResult] = guarded_group(
+        ("tls",),
+        rule="PW-POST-109",
+        place=Location(path="tls"),
+        run=lambda: [check_tls(url=url, tls_cert=tls_cert, ca=ca, now=when, baseline=rules)],
+    )
+    results += guarded_group(
+        ("role-mfa", "mfa-enrolment", "stale-accounts", "token-expiry", "token-use"),
+        rule="PW-POST-119",
+        place=here,
+        run=lambda: check_identity(root, database, now=when, baseline=rules),
+    )
+    results += guarded_group(
+        ("key-files", "workspace-permissions", "kek-age", "store-encryption"),
+        rule="PW-POST-129",
+        place=here,
+        run=lambda: check_keys(workspace, now=when, baseline=rules),
+    )
+    results += guarded_group(
+        ("database-connection", "s3-endpoint")
+        if workspace.config.backend == "s3"
+        else ("database-connection",),
+        rule="PW-POST-139",
+        place=here,
+        run=lambda: check_storage(workspace),
+    )
+    results += guarded_group(
+        ("audit-verify",),
+        rule="PW-POST-149",
+        place=here,
+        run=lambda: [check_audit_verify(root, database, now=when, baseline=rules)],
+    )
+    results += guarded_group(
+        ("alert-routing", "alert-delivery"),
+        rule="PW-POST-159",
+        place=here,
+        run=lambda: check_monitor(root, database, probe=probe_sinks, baseline=rules),
+    )
+    results += guarded_group(
+        ("dependency-db",),
+        rule="PW-POST-169",
+        place=Location(path=str(osv_db) if osv_db is not None else "osv-db"),
+        run=lambda: [check_dependency_db(osv_db, now=when, baseline=rules)],
+    )
     findings = [f for result in results for f in result.findings]
     findings.append(_summary(workspace, results, when, rules))
     return Report.build(command="posture", findings=findings, targets=len(results))
