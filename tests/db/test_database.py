@@ -77,6 +77,9 @@ def test_bad_urls_are_named_and_the_password_never_shown(tmp_path: Path) -> None
         Database.open("postgresql://u:hunter2hunter2@127.0.0.1:1/x")
     assert "hunter2hunter2" not in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
+    with pytest.raises(ConfigError, match="not a database URL") as bad_port:
+        Database.open("postgresql://u:hunter2hunter2@db:abc/x")
+    assert "hunter2hunter2" not in str(bad_port.value)
 
 
 def test_sqlite_refuses_insert_or_replace_into_the_audit_tables(tmp_path: Path) -> None:

@@ -261,3 +261,16 @@ def test_a_url_in_a_finding_is_not_taken_for_a_path(tmp_path: Path) -> None:
     here = Finding("PW-X-2", Severity.HIGH, "t", "m", Location(path=str(root / "src" / "train.py")))
     moved = _relocated(root, Report.build(command="x", findings=[url, here], targets=2))
     assert sorted(f.location.path for f in moved.findings) == ["https://127.0.0.1:9", "src/train.py"]
+
+
+def test_the_cli_gate_runs_posture_as_the_caller_and_records_it(tmp_path: Path) -> None:
+    from pipewarden.workspace import Workspace
+
+    root = project(tmp_path / "repo")
+    (root / "pipewarden-ci.yaml").write_text(POLICY + "posture: {probe_sinks: false, fail_on: critical}\n")
+    workspace = Workspace.init(tmp_path / "ws")
+    done = run("ci", ".", "-w", str(tmp_path / "ws"), cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "PASS  posture" in done.stderr
+    checks = [e.event for e in workspace.audit_log().tail(20) if e.event.action == "posture.check"]
+    assert len(checks) == 1 and checks[0].outcome == "allowed"

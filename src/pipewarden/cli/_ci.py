@@ -60,7 +60,16 @@ def ci(
             from pipewarden.workspace import Workspace
 
             opened = Workspace.open(workspace)
-        result = run_gate(path, policy=gate_policy, workspace=opened)
+        from pipewarden.cli._posture import run_posture_recorded
+
+        result = run_gate(
+            path,
+            policy=gate_policy,
+            workspace=opened,
+            record_posture=lambda ws, run: run_posture_recorded(
+                ws, run, threshold=gate_policy.posture.fail_on
+            ),
+        )
         emit_report(result.report, fmt=fmt, output=report)
         for extra, extra_fmt in ((sarif, "sarif"), (json_out, "json"), (html, "html")):
             if extra is not None:

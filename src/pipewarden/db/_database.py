@@ -36,7 +36,8 @@ LOCK_MIGRATE, LOCK_AUDIT, LOCK_MONITOR = 1, 2, 3
 def _normalise(url: str) -> Any:
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018  # a port that is not a number is found here, not at the first connection
+    except (ArgumentError, ValueError):
         raise ConfigError(f"{DATABASE_URL_ENV}: {url.split('@')[-1]!r} is not a database URL") from None
     backend = parsed.get_backend_name()
     if backend == "postgresql":

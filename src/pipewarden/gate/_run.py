@@ -98,12 +98,15 @@ def run_gate(
     policy: GatePolicy | None = None,
     workspace: Workspace | None = None,
     now: datetime | None = None,
+    record_posture: Callable[[Workspace, Callable[[], Report]], Report] | None = None,
 ) -> GateResult:
     """Run the policy's checks over the tree at `root`: the model scan, the dependency audit, the
     secrets scan, each data contract check and, when a workspace is given (here or in the policy), the
     deployment's posture. Paths in findings are made relative to `root`, so a code-scanning service can
     place them. Raises `ConfigError` for a policy that points at what does not exist (a database, a
     baseline, a workspace); any other failure of a check is a PW-CI-101 finding and fails the gate.
+    `record_posture(workspace, run)` runs the posture check as the caller, authorized and recorded (the
+    CLI passes `run_posture_recorded`); without it the check runs as a library call.
 
     >>> result = run_gate(Path("."), policy=GatePolicy.load(Path("pipewarden-ci.yaml")))  # doctest: +SKIP
     >>> result.exit_code
@@ -141,7 +144,17 @@ def run_gate(
         posture_workspace = Workspace.open(_inside(root, policy.posture.workspace, "posture.workspace"))
     if posture_workspace is not None and policy.posture.enabled:
         opened = posture_workspace
-        planned.append(("posture", policy.posture.fail_on, lambda: _posture(root, policy, opened, when)))
+        planned.append(
+            (
+                "posture",
+                policy.posture.fail_on,
+                lambda: (
+                    record_posture(opened, lambda: _posture(root, policy, opened, when))
+                    if record_posture is not None
+                    else _posture(root, policy, opened, when)
+                ),
+            )
+        )
     else:
         skipped.append(("posture", "no workspace given" if policy.posture.enabled else "off in the policy"))
 
