@@ -20,7 +20,7 @@ __all__ = ["create_app", "route_table"]
 
 # FastAPI's own documentation routes: public by design (the OpenAPI document describes the API, it
 # holds no data), and the only routes allowed without a guard.
-_DOC_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+_DOC_ROUTES = frozenset({"/openapi.json"})
 
 
 def _routers() -> list[GuardedRouter]:
@@ -53,6 +53,10 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         title="pipewarden",
         version=__version__,
         description="The security layer for machine-learning pipelines: artifacts, audit, alerts.",
+        # The interactive pages load their scripts from a CDN, which the content-security policy
+        # forbids; the OpenAPI document itself is served.
+        docs_url=None,
+        redoc_url=None,
     )
     for router in _routers():
         app.include_router(router)
@@ -66,7 +70,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         BodyLimit,
         default=settings.max_json_bytes,
         uploads=settings.max_upload_bytes,
-        upload_routes=(("PUT", "/v1/artifacts/"), ("POST", "/v1/scan")),
+        upload_routes=(("PUT", "/v1/artifacts/"), ("POST", "/v1/scan/")),
     )
     app.add_middleware(SecurityHeaders, tls=settings.tls)
     return app

@@ -70,7 +70,11 @@ def _credential(request: Request) -> tuple[str, bool] | None:
 def authenticate(state: ServerState, request: Request) -> Caller:
     """The caller behind the request's credential; `AuthenticationFailed` (an event) without one."""
     origin = origin_of(request)
-    found = _credential(request)
+    try:
+        found = _credential(request)
+    except AuthenticationFailed:
+        state.events.emit_denied("http.request", f"route:{request.url.path}"[:256], origin, "not bearer")
+        raise
     if found is None:
         state.events.emit_denied("http.request", f"route:{request.url.path}"[:256], origin, "no credential")
         raise AuthenticationFailed("this route needs a credential: a bearer token or a login session")

@@ -7,13 +7,16 @@ streams in, and the limit for uploads is separate from the limit for everything 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["BodyLimit", "RateLimit", "SecurityHeaders", "TokenBuckets"]
+__all__ = ["BodyLimit", "RateLimit", "SecurityHeaders", "TokenBuckets", "security_headers"]
+
+logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,13 +42,23 @@ _HEADERS = [
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
-async def _problem(send: Send, status: int, kind: str, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
+def security_headers(*, tls: bool) -> dict[str, str]:
+    """The headers `SecurityHeaders` adds, for a response sent outside it: the handler of unexpected
+    errors runs in Starlette's outermost middleware, around every middleware of the app."""
+    return {name.decode(): value.decode() for name, value in (*_HEADERS, *([_HSTS] if tls else []))}
+
+
+async def _problem(
+    send: Send, scope: Scope, status: int, kind: str, detail: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    """An RFC 9457 problem document, as `_problems.problem` makes them, for a refusal made before the app."""
     body = json.dumps(
         {
             "type": f"urn:pipewarden:problem:{kind}",
             "title": kind.replace("-", " "),
             "status": status,
             "detail": detail,
+            "instance": scope.get("path", ""),
         }
     ).encode()
     headers = [
@@ -102,31 +115,47 @@ class BodyLimit:
         limit = self.uploads if upload else self.default
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _problem(send, 413, "too-large", f"the request body is over {limit} bytes", [])
+            await _problem(send, scope, 413, "too-large", f"the request body is over {limit} bytes", [])
             return
         seen = 0
         started = False
+        answered = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                if seen > limit and not started:
+                    # Answer here, and tell the app the client went away. An exception raised here would
+                    # meet the app's own handlers first (a JSON body parser makes it a 400, a route a
+                    # 500); so the 413 is sent now and whatever the app still answers is dropped.
+                    answered = True
+                    await _problem(
+                        send, scope, 413, "too-large", f"the request body is over {limit} bytes", []
+                    )
+                    return {"type": "http.disconnect"}
                 if seen > limit:
-                    raise _TooLarge
+                    raise _TooLarge  # a response is under way already: end it
             return message
 
         async def tracking(message: Message) -> None:
             nonlocal started
+            if answered:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, counted, tracking)
-        except _TooLarge:
-            if not started:
-                await _problem(send, 413, "too-large", f"the request body is over {limit} bytes", [])
+        except Exception:
+            if not answered:
+                raise
+            # The app failed reading the body it was refused (the client "went away"); the 413 is sent.
+            logger.debug("%s %s: the request body went over %s bytes", method, path, limit)
 
 
 class _TooLarge(Exception):
@@ -181,6 +210,7 @@ class RateLimit:
         if wait > 0:
             await _problem(
                 send,
+                scope,
                 429,
                 "rate-limited",
                 "too many requests",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipewarden import errors as e
+from pipewarden.server._hardening import security_headers
 
 __all__ = ["STATUS", "install_handlers", "problem"]
 
@@ -41,7 +43,16 @@ STATUS: tuple[tuple[type[e.PipewardenError], int, str], ...] = (
 )
 
 
-def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    instance: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {
         "type": f"urn:pipewarden:problem:{kind}",
         "title": title,
@@ -50,8 +61,18 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
         "instance": instance,
         **extra,
     }
-    headers = {"WWW-Authenticate": 'Bearer realm="pipewarden"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="pipewarden"'
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def _without_server_paths(detail: str, root: Path) -> str:
+    """A library message may name a file of the server's (in its workspace: a spool file, the store's
+    folder); the client sees ``<workspace>`` instead."""
+    for form in sorted({str(root.absolute()), str(root.resolve())}, key=len, reverse=True):
+        detail = detail.replace(form, "<workspace>")
+    return detail
 
 
 def _for(exc: e.PipewardenError) -> tuple[int, str]:
@@ -66,7 +87,7 @@ def install_handlers(app: FastAPI) -> None:
     async def pipewarden_error(request: Request, exc: e.PipewardenError) -> JSONResponse:
         status, kind = _for(exc)
         title = kind.replace("-", " ")
-        detail = str(exc)
+        detail = _without_server_paths(str(exc), request.app.state.pipewarden.workspace.root)
         if isinstance(exc, e.AuthenticationFailed) and not isinstance(exc, e.LoginThrottled):
             detail = "the credentials were not accepted" if "Bearer" not in detail else detail
         return problem(status, kind, title, detail[:2000], request.url.path)
@@ -93,5 +114,7 @@ def install_handlers(app: FastAPI) -> None:
             "internal error",
             f"the server failed; the operator can find reference {reference} in its log",
             request.url.path,
+            # This handler runs outside the app's middleware, so it adds the security headers itself.
+            headers=security_headers(tls=request.app.state.pipewarden.settings.tls),
             reference=reference,
         )

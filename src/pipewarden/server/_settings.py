@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipewarden.errors import ConfigError
@@ -30,7 +30,8 @@ class ServerSettings:
     kept in the workspace). `insecure_http` serves plain HTTP, and only on a loopback address.
     `client_ca` turns on mutual TLS: clients may present a certificate issued by it. Limits are per
     replica: `max_json_bytes` for request bodies other than uploads, `max_upload_bytes` for artifact
-    uploads, and `rate_per_minute` requests per principal and per origin.
+    uploads, and `rate_per_minute` requests per principal and per origin. CORS stays closed: the API
+    sends no cross-origin headers, and the dashboard is served from the same origin.
     """
 
     workspace: Path | None = None
@@ -44,8 +45,6 @@ class ServerSettings:
     max_json_bytes: int = 1 * _MiB
     max_upload_bytes: int = 16 * 1024 * _MiB
     rate_per_minute: int = 600
-    cors_origins: tuple[str, ...] = field(default_factory=tuple)
-    audit_requests: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -68,9 +67,6 @@ class ServerSettings:
         for name in ("max_json_bytes", "max_upload_bytes", "rate_per_minute"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
-        for origin in self.cors_origins:
-            if not origin.startswith(("https://", "http://localhost", "http://127.0.0.1")) or origin == "*":
-                raise ConfigError(f"CORS origin {origin!r}: name an https:// origin (never '*')")
 
     @property
     def tls(self) -> bool:

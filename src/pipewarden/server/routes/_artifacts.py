@@ -17,7 +17,7 @@ from fastapi import Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from pipewarden.errors import ConfigError
+from pipewarden.errors import ArtifactRefused, ConfigError
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import artifact_json, caller, lineage_json, state
 from pipewarden.store import GuardedStore
@@ -102,9 +102,13 @@ async def upload(
             async for chunk in request.stream():
                 out.write(chunk)
         store = _store(request)
-        art = await run_in_threadpool(
-            lambda: store.put(tmp, name=name, parents=tuple(parent), media_type=media_type)
-        )
+        try:
+            art = await run_in_threadpool(
+                lambda: store.put(tmp, name=name, parents=tuple(parent), media_type=media_type)
+            )
+        except ArtifactRefused as exc:
+            # The store names the file it scanned, here a spool file: the server's business, not the client's.
+            raise ArtifactRefused(str(exc).replace(tmp, "the upload"), report=exc.report) from None
     finally:
         _remove(tmp)
     return artifact_json(art)

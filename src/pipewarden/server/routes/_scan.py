@@ -16,11 +16,12 @@ from pipewarden.server.routes._common import caller, state
 router = GuardedRouter(tags=["scan"])
 
 
-@router.post_("/v1/scan", guard=Guard.needs("scan.run", "scan:upload"))
+@router.post_("/v1/scan/{project}", guard=Guard.needs("scan.run", "scan:{project}/upload"))
 async def scan(
-    request: Request, name: str = Query(default="upload.bin", min_length=1, max_length=255)
+    project: str, request: Request, name: str = Query(default="upload.bin", min_length=1, max_length=255)
 ) -> dict[str, Any]:
-    """Scan the uploaded bytes as a file named `name` would be (its suffix counts); never loaded."""
+    """Scan the uploaded bytes as a file named `name` would be (its suffix counts); never loaded. The
+    scan is of `project`'s (``scan:<project>/upload``), so a project-scoped role may run it."""
     from starlette.concurrency import run_in_threadpool
 
     from pipewarden.scan import scan_path
@@ -37,7 +38,7 @@ async def scan(
         report = await run_in_threadpool(
             lambda: acting.perform(
                 "scan.run",
-                "scan:upload",
+                f"scan:{project}/upload",
                 lambda: scan_path(tmp),
                 describe=lambda r: {"name": name[:128], "findings": len(r.findings)},
             )

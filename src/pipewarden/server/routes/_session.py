@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
+from pipewarden.errors import PipewardenError
 from pipewarden.server._caller import SESSION_COOKIE, csrf_token, origin_of
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import caller, state
@@ -61,7 +62,13 @@ def logout(request: Request, response: Response) -> dict[str, Any]:
     me = caller(request)
     header = request.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() if header else request.cookies.get(SESSION_COOKIE, "")
-    info = state(request).authenticator.logout(token, origin=me.origin)
+    try:
+        info = state(request).authenticator.logout(token, origin=me.origin)
+    except PipewardenError as exc:
+        # The identity part records a logout that ends a session; one refused before that (an API
+        # token is not a session) is recorded here, so every request to a guarded route is one event.
+        me.acting.emit("auth.logout", f"user:{me.subject.name}", "error", {"reason": type(exc).__name__})
+        raise
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie("pw_csrf")
     return {"ended": info.token_id}
