@@ -24,7 +24,18 @@ _DOC_ROUTES = frozenset({"/openapi.json"})
 
 
 def _routers() -> list[GuardedRouter]:
-    from pipewarden.server.routes import _alerts, _artifacts, _audit, _health, _identity, _scan, _session
+    from pipewarden.server import dashboard
+    from pipewarden.server.routes import (
+        _alerts,
+        _artifacts,
+        _audit,
+        _data,
+        _health,
+        _identity,
+        _models,
+        _scan,
+        _session,
+    )
 
     return [
         _health.router,
@@ -32,8 +43,11 @@ def _routers() -> list[GuardedRouter]:
         _identity.router,
         _artifacts.router,
         _scan.router,
+        _data.router,
+        _models.router,
         _audit.router,
         _alerts.router,
+        dashboard.router,
     ]
 
 
