@@ -114,6 +114,17 @@ def _list_checks(m: Matrix, c: Cell) -> list[tuple[str, str]]:
     return [("token.manage", f"token:{OTHER}")]
 
 
+#: A small table (two features and a label) for the data and model routes.
+TABLE_CSV = (
+    "f1,f2,label\n" + "".join(f"{(i % 17) / 4:.2f},{(i * 7 % 13) / 3:.2f},{i % 2}\n" for i in range(120))
+).encode()
+
+
+def _contract_check(m: Matrix, c: Cell) -> list[tuple[str, str]]:
+    # The contract is read as part of the check: the caller must be able to read it.
+    return [("artifact.read", f"artifact:{c.variant}/contracts/c.yaml")]
+
+
 #: One recipe per route of the table, by (method, path template).
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/healthz"): Recipe(ok=200),
@@ -156,6 +167,27 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         params=lambda m, c: {"project": c.variant},
         query=lambda m, c: {"name": "w.json"},
         body=lambda m, c: CLEAN_JSON,
+    ),
+    ("POST", "/v1/data/{name:path}/check"): Recipe(
+        ok=200,
+        variants=("fraud", "churn"),
+        params=lambda m, c: {"name": f"{c.variant}/data/batch.csv"},
+        query=lambda m, c: {"contract": f"{c.variant}/contracts/c.yaml"},
+        body=lambda m, c: TABLE_CSV,
+        checks=_contract_check,
+    ),
+    ("POST", "/v1/data/{name:path}/screen"): Recipe(
+        ok=200,
+        variants=("fraud", "churn"),
+        params=lambda m, c: {"name": f"{c.variant}/data/train.csv"},
+        query=lambda m, c: {"label": "label"},
+        body=lambda m, c: TABLE_CSV,
+    ),
+    ("POST", "/v1/models/{name:path}/predict"): Recipe(
+        ok=200,
+        variants=("fraud", "churn"),
+        params=lambda m, c: {"name": f"{c.variant}/models/lr"},
+        json_body={"rows": [{"f1": 1.0, "f2": 2.0}]},
     ),
     ("GET", "/metrics"): Recipe(ok=200),
     ("GET", "/v1/audit/records"): Recipe(ok=200, query=lambda m, c: {"limit": "5"}),
@@ -328,6 +360,34 @@ def _bad_token() -> str:
     return "pwt" + "_" + "Zz9Yy8Xx7Ww6" + "_" + "q" * 43
 
 
+def _data_and_models(kit: ServerKit) -> None:
+    """Per project: a contract, a data set and a model made from it (for the data and model routes)."""
+    import joblib
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from pipewarden.data import profile, read_table
+
+    data = kit.root / "table.csv"
+    data.write_bytes(TABLE_CSV)
+    contract = kit.root / "c.yaml"
+    contract.write_text(profile(read_table(data, label="label")).to_yaml())
+    frame = pd.read_csv(data)
+    model = kit.root / "lr.joblib"
+    joblib.dump(LogisticRegression().fit(frame[["f1", "f2"]], frame["label"]), model)
+    store = kit.ws.store()
+    for project in ("fraud", "churn"):
+        store.put(contract, name=f"{project}/contracts/c.yaml", actor="root")
+        train = store.put(data, name=f"{project}/data/table.csv", actor="root")
+        store.put(
+            model,
+            name=f"{project}/models/lr",
+            actor="root",
+            parents=[train.ref],
+            media_type="application/vnd.joblib",
+        )
+
+
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     kit = ServerKit(tmp_path_factory.mktemp("matrix"))
@@ -343,6 +403,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         callers.append(Caller(role, name, token, subject))
     for name in ("fraud/models/clf.json", "churn/models/clf.json"):
         kit.put(name, CLEAN_JSON)
+    _data_and_models(kit)
     alert_id = kit.alert()
     client = kit.client(rate_per_minute=1_000_000)
     m = Matrix(kit, client, route_table(client.app), callers, alert_id)  # type: ignore[arg-type]

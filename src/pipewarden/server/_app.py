@@ -77,6 +77,9 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     app.state.route_table = check_table(list(app.routes), allowed_unguarded=_DOC_ROUTES)
     app.state.pipewarden = ServerState(workspace=ws, settings=settings)
     app.state.metrics = ServerMetrics()
+    from pipewarden.server.routes._models import ModelCache
+
+    app.state.models = ModelCache()
     install_handlers(app)
     _count_requests(app)
     app.add_middleware(RateLimit, per_minute=settings.rate_per_minute, exempt=("/healthz",))
