@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -51,8 +52,25 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="PIPEWARDEN_SERVER",
+            help="Talk to this pipewarden server (https://HOST:PORT) for login, store, audit and alerts.",
+        ),
+    ] = None,
+    server_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--server-ca", envvar="PIPEWARDEN_SERVER_CA", help="The CA (or certificate) to trust for it."
+        ),
+    ] = None,
 ) -> None:
     """pipewarden: scan model files for code that runs when they are loaded, and more."""
+    from pipewarden.cli._remote import configure
+
+    configure(server, server_ca)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     # Only pipewarden's own loggers get more verbose: third-party debug logs
     # (botocore's logs request headers, session tokens included) stay at WARNING.

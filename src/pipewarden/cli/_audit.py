@@ -82,6 +82,14 @@ def verify(
     Exit 0 when the log is intact; 1 naming the first bad record and how it is bad (modified, deleted,
     inserted, reordered, truncated, rewritten) or the bad checkpoint; 2 for a configuration error.
     """
+    from pipewarden.cli import _remote
+
+    if (client := _remote.remote()) is not None:
+        try:
+            _remote.audit_verify(client)
+        except PipewardenError as exc:
+            raise fail(exc) from None
+        return
     extra = list(checkpoint or ())
     for path in extra:
         if not path.is_file():
@@ -130,6 +138,14 @@ def tail(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show the newest records, oldest first."""
+    from pipewarden.cli import _remote
+
+    if (client := _remote.remote()) is not None and not as_json:
+        try:
+            _remote.audit_tail(client, n)
+        except PipewardenError as exc:
+            raise fail(exc) from None
+        return
     try:
         entries = _run(workspace, "audit.read", lambda log: log.tail(n), describe=lambda e: {"count": len(e)})
     except PipewardenError as exc:

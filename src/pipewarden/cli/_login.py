@@ -146,7 +146,23 @@ def login(
     from pipewarden.identity import LoginStatus
 
     origin = cli_origin()
+    from pipewarden.cli._remote import remote
+
     try:
+        client = remote(token=False)
+        if client is not None:
+            from pipewarden.cli import _remote
+
+            if not name:
+                if not interactive():
+                    raise ConfigError("no user name given; pass --name (standard input is not a terminal)")
+                name = ask("user name", hide=False)
+            password = your_password(name, password_file)
+            recovery = (
+                read_secret_file(recovery_code_file, what="recovery code") if recovery_code_file else None
+            )
+            _remote.login(client, name=name, password=password, totp_code=totp_code, recovery=recovery)
+            return
         ws = workspace_at(workspace)
         if not name:
             if not interactive():
@@ -179,6 +195,17 @@ def login(
 @app.command()
 def logout(workspace: WorkspaceOption = None) -> None:
     """End your login session (it is revoked, not just forgotten) and delete the session file."""
+    from pipewarden.cli._remote import remote
+
+    client = remote()
+    if client is not None:
+        from pipewarden.cli import _remote
+
+        try:
+            _remote.logout(client)
+        except PipewardenError as exc:
+            raise fail(exc) from None
+        return
     from pipewarden.cli._identity import NOT_LOGGED_IN, authenticator, cli_origin, session_file
     from pipewarden.errors import AuthenticationFailed
 
@@ -200,6 +227,17 @@ def logout(workspace: WorkspaceOption = None) -> None:
 @app.command()
 def whoami(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Who you are acting as: principal, kind, roles, MFA, and when your session or token ends."""
+    from pipewarden.cli._remote import remote
+
+    client = remote()
+    if client is not None:
+        from pipewarden.cli import _remote
+
+        try:
+            _remote.whoami(client)
+        except PipewardenError as exc:
+            raise fail(exc) from None
+        return
     from pipewarden.cli._identity import acting_subject, authenticator
     from pipewarden.identity import Policy
 

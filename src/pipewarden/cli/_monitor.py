@@ -526,8 +526,13 @@ def alerts_list(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """The alerts, worst first."""
+    from pipewarden.cli import _remote
     from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
+
+    if (client := _remote.remote()) is not None and fmt == "text":
+        _remote.alerts_list(client, status)
+        return
 
     ws = Workspace.open(workspace)
     who = acting(ws)
@@ -562,8 +567,13 @@ def alerts_ack(
 ) -> None:
     """Acknowledge an alert: someone is on it. It is not notified again; once it has been quiet for a day
     it resolves, and a later detection opens a new alert."""
+    from pipewarden.cli import _remote
     from pipewarden.cli._acting import acting
     from pipewarden.workspace import Workspace
+
+    if (client := _remote.remote()) is not None:
+        _remote.alerts_ack(client, alert_id)
+        return
 
     ws = Workspace.open(workspace)
     who = acting(ws)

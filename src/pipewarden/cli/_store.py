@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipewarden.cli import _remote
 from pipewarden.cli._app import EXIT_FINDINGS, app, err_console, fail
 from pipewarden.cli._common import ActorOption, WorkspaceOption, byte_progress
+from pipewarden.cli._remote import remote
 from pipewarden.errors import ArtifactRefused, PipewardenError
 
 if TYPE_CHECKING:
@@ -17,6 +20,14 @@ if TYPE_CHECKING:
 
 store_app = typer.Typer(help="The encrypted, signed artifact store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+
+
+def _on_server(run: Callable[[], object]) -> None:
+    """Run a command against the server, its errors shown and mapped to exit codes as locally."""
+    try:
+        run()
+    except PipewardenError as exc:
+        raise fail(exc) from None
 
 
 def _open(workspace: Path | None, actor: str | None = None) -> GuardedStore:
@@ -47,6 +58,13 @@ def put(
     A model file with scan findings at or above the workspace's threshold is refused (exit 1) and the refusal
     is recorded.
     """
+    if (client := remote()) is not None:
+        _on_server(
+            lambda: _remote.store_put(
+                client, file, name=name, parents=tuple(parent or ()), media_type=media_type
+            )
+        )
+        return
     try:
         store = _open(workspace, actor)
         with byte_progress(f"storing {file.name}") as progress:
@@ -72,6 +90,9 @@ def get(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Verify an artifact's signature, key and every byte, then write it to --output (atomically)."""
+    if (client := remote()) is not None:
+        _on_server(lambda: _remote.store_get(client, ref, output))
+        return
     try:
         store = _open(workspace)
         with byte_progress(f"verifying {ref}") as progress:
@@ -89,6 +110,9 @@ def ls(
     workspace: WorkspaceOption = None,
 ) -> None:
     """List stored versions (each manifest's signature is checked), or refusals."""
+    if (client := remote()) is not None and not refused:
+        _on_server(lambda: _remote.store_ls(client, name, as_json=as_json))
+        return
     from dataclasses import asdict
 
     try:
@@ -122,6 +146,15 @@ def verify_store(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Check every version end to end. Exit 1 on any integrity failure, naming each."""
+    if (client := remote()) is not None:
+        code = 0
+
+        def check() -> None:
+            nonlocal code
+            code = _remote.store_verify(client, name)
+
+        _on_server(check)
+        raise typer.Exit(code)
     try:
         result = _open(workspace).verify(name)
     except PipewardenError as exc:
@@ -144,6 +177,9 @@ def lineage(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show where an artifact came from: its parents, recursively, each pinned by digest."""
+    if (client := remote()) is not None:
+        _on_server(lambda: _remote.store_lineage(client, ref))
+        return
     try:
         tree = _open(workspace).lineage(ref)
     except PipewardenError as exc:
