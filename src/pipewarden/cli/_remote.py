@@ -34,11 +34,10 @@ def remote(*, token: bool = True) -> RemoteClient | None:
     url = server_url()
     if url is None:
         return None
-    from pipewarden.client import RemoteClient, RemoteSessions
-    from pipewarden.identity import TOKEN_ENV
-
     from pipewarden.cli._app import fail
+    from pipewarden.client import RemoteClient, RemoteSessions
     from pipewarden.errors import PipewardenError
+    from pipewarden.identity import TOKEN_ENV
 
     ca = _SETTINGS["ca"]
     credential = None
