@@ -199,6 +199,27 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         ok=201,
         json_body={"matchers": {"rule_id": "PW-MON-101"}, "reason": "planned load test", "minutes": 30},
     ),
+    # The dashboard's pages. A script presenting a token gets a page (200) or a refusal (403), never a
+    # redirect to the login form; a form's answer to it is a page saying what was done.
+    ("GET", "/"): Recipe(ok=200),  # a redirect to /ui/, followed: the overview's one event
+    ("GET", "/ui/"): Recipe(ok=200),
+    ("GET", "/ui/login"): Recipe(ok=200),
+    ("POST", "/ui/login"): Recipe(ok=400),  # the login form posted without its fields
+    ("POST", "/ui/logout"): Recipe(ok=400),  # as DELETE /v1/session: an API token is not a session
+    ("GET", "/ui/static/{name}"): Recipe(ok=200, params=lambda m, c: {"name": "dashboard.css"}),
+    ("GET", "/ui/alerts"): Recipe(ok=200),
+    ("POST", "/ui/alerts/{alert_id}/ack"): Recipe(ok=200, params=lambda m, c: {"alert_id": str(m.alert_id)}),
+    ("POST", "/ui/alerts/silences"): Recipe(
+        ok=200, body=lambda m, c: b"rule_id=PW-MON-101&reason=planned+load+test&minutes=30"
+    ),
+    ("GET", "/ui/audit"): Recipe(ok=200),
+    ("POST", "/ui/audit/verify"): Recipe(ok=200),
+    ("POST", "/ui/store/verify"): Recipe(ok=200),
+    ("GET", "/ui/artifacts"): Recipe(ok=200),
+    ("GET", "/ui/artifacts/{name:path}/versions/{version}"): Recipe(
+        ok=200, variants=("fraud", "churn"), params=_version
+    ),
+    ("GET", "/ui/users"): Recipe(ok=200),
 }
 
 #: Key cells, written out from docs/access.md ("Built-in roles"), never computed: (role, method, path

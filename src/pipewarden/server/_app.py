@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from pipewarden.server._hardening import BodyLimit, RateLimit, SecurityHeaders
+from pipewarden.server._metrics import CountRequests, ServerMetrics
 from pipewarden.server._problems import install_handlers
 from pipewarden.server._state import ServerState
 from pipewarden.server._table import GuardedRouter, RouteSpec, check_table
@@ -59,7 +59,6 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     headers; bodies and request rates are limited.
     """
     from pipewarden import __version__
-    from pipewarden.server._metrics import ServerMetrics
     from pipewarden.workspace import Workspace
 
     ws = workspace or Workspace.open(settings.workspace)
@@ -81,7 +80,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
 
     app.state.models = ModelCache()
     install_handlers(app)
-    _count_requests(app)
+    app.add_middleware(CountRequests, metrics=app.state.metrics)
     app.add_middleware(RateLimit, per_minute=settings.rate_per_minute, exempt=("/healthz",))
     app.add_middleware(
         BodyLimit,
@@ -91,21 +90,6 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     )
     app.add_middleware(SecurityHeaders, tls=settings.tls)
     return app
-
-
-def _count_requests(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def count(request: Any, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        app.state.metrics.observe(
-            method=request.method,
-            route=getattr(route, "path", "unmatched"),
-            status=response.status_code,
-            seconds=time.perf_counter() - started,
-        )
-        return response
 
 
 def route_table(app: FastAPI) -> tuple[RouteSpec, ...]:

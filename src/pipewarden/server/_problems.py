@@ -14,12 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipewarden import errors as e
 from pipewarden.server._hardening import security_headers
 
-__all__ = ["STATUS", "install_handlers", "problem"]
+__all__ = ["STATUS", "Problem", "install_handlers", "problem", "problem_responses", "without_server_paths"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,48 @@ STATUS: tuple[tuple[type[e.PipewardenError], int, str], ...] = (
     (e.DatabaseError, 503, "database-unavailable"),
     (e.PipewardenError, 400, "bad-request"),
 )
+
+
+class Problem(BaseModel):
+    """An error, as every error is sent: an RFC 9457 problem document (``application/problem+json``)."""
+
+    type: str = Field(description="urn:pipewarden:problem:<kind>")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The path of the request that failed.")
+    reference: str | None = Field(
+        default=None, description="500 only: what the operator looks for in the server's log."
+    )
+
+
+#: What each error status means, as the OpenAPI document declares it (the kinds are docs/server.md's).
+_DECLARED: dict[int, str] = {
+    400: "Bad request: bad-request, bad-data, scan-error",
+    401: "No credential, or one not accepted: authentication-failed, second-factor-needed",
+    403: "Not allowed: access-denied (the policy, a token's scopes, or a missing CSRF token)",
+    404: "Not found: not-found",
+    409: "Conflict: already-exists, integrity (a stored artifact failed verification)",
+    413: "The request body is over its limit: too-large",
+    422: "Refused: refused-by-scan, unsafe-model, refused-by-guard, invalid-request",
+    429: "Too many requests: login-throttled, rate-limited (with Retry-After)",
+    500: "The server failed: internal (with a reference for the operator)",
+    503: "The database does not answer: database-unavailable",
+}
+_CREDENTIAL_STATUSES = frozenset({401, 403})
+
+
+def problem_responses(*, signed_in: bool, extra: tuple[int, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route declares in the OpenAPI document, each a `Problem`: every status
+    above, without 401 and 403 for a route that needs no credential (unless named in `extra`)."""
+    statuses = [s for s in _DECLARED if signed_in or s not in _CREDENTIAL_STATUSES or s in extra]
+    return {
+        status: {
+            "description": _DECLARED[status],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
 
 
 def problem(
@@ -67,7 +110,7 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
 
 
-def _without_server_paths(detail: str, root: Path) -> str:
+def without_server_paths(detail: str, root: Path) -> str:
     """A library message may name a file of the server's (in its workspace: a spool file, the store's
     folder); the client sees ``<workspace>`` instead."""
     for form in sorted({str(root.absolute()), str(root.resolve())}, key=len, reverse=True):
@@ -82,12 +125,31 @@ def _for(exc: e.PipewardenError) -> tuple[int, str]:
     return 400, "bad-request"  # pragma: no cover  # PipewardenError is last in STATUS
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Add `Problem` to the OpenAPI document's schemas, which the routes' error responses refer to.
+
+    FastAPI files a response model under the route's own media type (``application/json``); problems
+    are ``application/problem+json``, so the routes refer to the schema and it is added here."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema()
+        return app.openapi_schema  # type: ignore[return-value]  # set by build()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to adjust the document
+
+
 def install_handlers(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(e.PipewardenError)
     async def pipewarden_error(request: Request, exc: e.PipewardenError) -> JSONResponse:
         status, kind = _for(exc)
         title = kind.replace("-", " ")
-        detail = _without_server_paths(str(exc), request.app.state.pipewarden.workspace.root)
+        detail = without_server_paths(str(exc), request.app.state.pipewarden.workspace.root)
         if isinstance(exc, e.AuthenticationFailed) and not isinstance(exc, e.LoginThrottled):
             detail = "the credentials were not accepted" if "Bearer" not in detail else detail
         return problem(status, kind, title, detail[:2000], request.url.path)

@@ -87,10 +87,15 @@ class GuardedRouter(APIRouter):
             from fastapi import Depends
 
             from pipewarden.server._caller import guard_dependency
+            from pipewarden.server._problems import problem_responses
 
             setattr(endpoint, _GUARD_ATTR, guard)
             dependencies = [Depends(guard_dependency(guard)), *kwargs.pop("dependencies", [])]
-            self.add_api_route(path, endpoint, methods=[method], dependencies=dependencies, **kwargs)
+            # Every route declares the problem documents it can answer with; a route adds its own.
+            responses = {**problem_responses(signed_in=guard.kind != "public"), **kwargs.pop("responses", {})}
+            self.add_api_route(
+                path, endpoint, methods=[method], dependencies=dependencies, responses=responses, **kwargs
+            )
             return endpoint
 
         return decorate

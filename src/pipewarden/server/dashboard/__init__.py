@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipewarden.server.dashboard import _views  # noqa: F401  # its pages join `router`
 from pipewarden.server.dashboard._pages import router
 
 __all__ = ["router"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 
 from pipewarden.server._table import Guard, GuardedRouter
@@ -35,7 +35,11 @@ def list_alerts(
 
 
 @router.post_("/v1/alerts/{alert_id}/ack", guard=Guard.needs("alert.ack", "alert:{alert_id}"))
-def acknowledge(alert_id: int, request: Request) -> dict[str, Any]:
+def acknowledge(
+    request: Request,
+    # An alert's id fits a 64-bit column; a larger one is an invalid request, not a database error.
+    alert_id: int = Path(ge=1, le=2**63 - 1),
+) -> dict[str, Any]:
     alert = _book(request).acknowledge(alert_id, by=caller(request).acting.actor.name)
     result: dict[str, Any] = alert.to_dict()
     return result

@@ -19,8 +19,8 @@ from starlette.background import BackgroundTask
 
 from pipewarden.errors import ArtifactRefused, ConfigError
 from pipewarden.server._table import Guard, GuardedRouter
-from pipewarden.server.routes._common import artifact_json, caller, lineage_json, state
-from pipewarden.store import GuardedStore
+from pipewarden.server.routes._common import BYTES_BODY, artifact_json, caller, lineage_json, state
+from pipewarden.store import Artifact, ArtifactRef, GuardedStore
 
 router = GuardedRouter(tags=["artifacts"])
 _CHUNK = 1024 * 1024
@@ -52,18 +52,35 @@ def list_artifacts(request: Request) -> dict[str, Any]:
     "/v1/artifacts/{name:path}/versions/{version}", guard=Guard.needs("artifact.list", "artifact:{name}")
 )
 def artifact_metadata(name: str, version: str, request: Request) -> dict[str, Any]:
-    number = _version(version)
-    found = [a for a in _store(request).artifacts(name) if a.version == number]
-    if not found:
-        from pipewarden.errors import ArtifactNotFound
+    """One version's manifest, its signature checked: one event, ``artifact.list`` on the name.
 
-        raise ArtifactNotFound(f"{name}@{number}: no such artifact version")
-    return artifact_json(found[0])
+    Only that version is read: listing the name's versions to pick one would check every version's
+    signature, a cost that grows with the name's history."""
+    number = _version(version)
+    store = state(request).store
+    art: Artifact = caller(request).acting.perform(
+        "artifact.list",
+        f"artifact:{name}",
+        lambda: store.resolve(ArtifactRef(name, number)),
+        describe=lambda a: {"version": a.version},
+    )
+    return artifact_json(art)
 
 
 @router.get_(
     "/v1/artifacts/{name:path}/versions/{version}/content",
     guard=Guard.needs("artifact.read", "artifact:{name}"),
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The artifact's bytes, verified end to end, in its own media type.",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "X-Pipewarden-Sha256": {"description": "The bytes' SHA-256.", "schema": {"type": "string"}},
+                "X-Pipewarden-Ref": {"description": "NAME@VERSION.", "schema": {"type": "string"}},
+            },
+        }
+    },
 )
 def download(name: str, version: str, request: Request) -> FileResponse:
     ref = f"{name}@{_version(version)}"
@@ -85,7 +102,10 @@ def download(name: str, version: str, request: Request) -> FileResponse:
 
 
 @router.put_(
-    "/v1/artifacts/{name:path}", guard=Guard.needs("artifact.write", "artifact:{name}"), status_code=201
+    "/v1/artifacts/{name:path}",
+    guard=Guard.needs("artifact.write", "artifact:{name}"),
+    status_code=201,
+    openapi_extra=BYTES_BODY,
 )
 async def upload(
     name: str,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 
 from pipewarden.errors import IntegrityError
+from pipewarden.server._problems import without_server_paths
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import caller, state
 
@@ -65,12 +66,18 @@ def verify(request: Request) -> dict[str, Any]:
         "ok": True,
         "records": result.records,
         "checkpoints": result.checkpoints,
-        "summary": result.describe(),
+        # The summary names the exported checkpoint's file: the server's folder is not the client's
+        # business (as in problem documents), the file's place in the workspace is.
+        "summary": without_server_paths(result.describe(), state(request).workspace.root),
     }
 
 
 @router.get_("/v1/audit/records/{seq}/proof", guard=Guard.needs("audit.export", LOG))
-def proof(seq: int, request: Request) -> dict[str, Any]:
+def proof(
+    request: Request,
+    # A record number fits a 64-bit column; a larger one is an invalid request, not a database error.
+    seq: int = Path(ge=0, le=2**63 - 1),
+) -> dict[str, Any]:
     """An RFC 6962 inclusion proof of record `seq` in the latest signed checkpoint."""
     log = state(request).workspace.audit_log()
     found: dict[str, Any] = caller(request).acting.perform(

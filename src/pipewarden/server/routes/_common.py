@@ -13,7 +13,16 @@ if TYPE_CHECKING:
     from pipewarden.server._state import ServerState
     from pipewarden.store import Artifact, Lineage
 
-__all__ = ["artifact_json", "caller", "lineage_json", "state"]
+__all__ = ["BYTES_BODY", "artifact_json", "caller", "lineage_json", "state"]
+
+#: The OpenAPI declaration of a route whose request body is a file's bytes, read as a stream (the
+#: route reads the request itself, so FastAPI would not declare a body at all).
+BYTES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 def state(request: Request) -> ServerState:

@@ -11,12 +11,14 @@ from typing import Any
 from fastapi import Query, Request
 
 from pipewarden.server._table import Guard, GuardedRouter
-from pipewarden.server.routes._common import caller, state
+from pipewarden.server.routes._common import BYTES_BODY, caller, state
 
 router = GuardedRouter(tags=["scan"])
 
 
-@router.post_("/v1/scan/{project}", guard=Guard.needs("scan.run", "scan:{project}/upload"))
+@router.post_(
+    "/v1/scan/{project}", guard=Guard.needs("scan.run", "scan:{project}/upload"), openapi_extra=BYTES_BODY
+)
 async def scan(
     project: str, request: Request, name: str = Query(default="upload.bin", min_length=1, max_length=255)
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from pipewarden.errors import PipewardenError
 from pipewarden.server._caller import SESSION_COOKIE, csrf_token, origin_of
+from pipewarden.server._problems import problem_responses
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import caller, state
 
@@ -22,7 +23,8 @@ class Login(BaseModel):
     recovery_code: str | None = Field(default=None, max_length=64)
 
 
-@router.post_("/v1/session", guard=Guard.public())
+# A login is public, yet answers 401 when the credentials are not accepted.
+@router.post_("/v1/session", guard=Guard.public(), responses=problem_responses(signed_in=False, extra=(401,)))
 def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
     """Password and second factor in; a session out. The token is in the body (for the CLI and
     services) and, for browsers, in an HttpOnly, Secure, SameSite=Strict cookie with its CSRF value."""
