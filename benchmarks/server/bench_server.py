@@ -273,9 +273,9 @@ def render(data: dict[str, Any]) -> str:
         f"## Requests: keep-alive HTTPS clients, {data['seconds']:g} s per round after {WARMUP:g} s of "
         f"warm-up, median of {data['rounds']} round(s)",
         "",
-        "| clients | route | server | requests/s | p50 (ms) | p99 (ms) | server CPU | client CPU | errors "
-        "| each round (/s) |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| clients | route | server | requests/s | p50 (ms) | p99 (ms) | server CPU | server CPU per request "
+        "(ms) | client CPU | errors | each round (/s) |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for clients, table in data["requests"].items():
         for route, by_server in table.items():
@@ -284,7 +284,8 @@ def render(data: dict[str, Any]) -> str:
                     continue
                 lines.append(
                     f"| {clients} | {route} | {label} | {r['per_second']:,.0f} | {r['p50_ms']:.2f} | "
-                    f"{r['p99_ms']:.2f} | {100 * r['server_cpu']:.0f}% | {100 * r['client_cpu']:.0f}% | "
+                    f"{r['p99_ms']:.2f} | {100 * r['server_cpu']:.0f}% | "
+                    f"{1000 * r['server_cpu'] / r['per_second']:.2f} | {100 * r['client_cpu']:.0f}% | "
                     f"{r['errors']} | {', '.join(f'{x:,.0f}' for x in r['rounds'])} |"
                 )
     lines += [

@@ -85,6 +85,17 @@ def test_a_batch_is_checked_against_a_contract_kept_in_the_store(kit: ServerKit,
         headers=bearer(token),
     )
     assert_problem(missing, 404, "not-found")
+    # A stored contract that is not text is named, not a server error.
+    binary = kit.root / "binary.yaml"
+    binary.write_bytes(b"\x89\x00\xff")
+    _store(kit, "fraud/contracts/binary", binary)
+    broken = client.post(
+        "/v1/data/fraud/batch.csv/check",
+        params={"contract": "fraud/contracts/binary"},
+        content=b"f1,f2,label\n1,2,0\n",
+        headers=bearer(token),
+    )
+    assert "not UTF-8" in assert_problem(broken, 400, "bad-data")["detail"]
 
 
 def test_the_screen_names_flipped_labels(kit: ServerKit, client: TestClient) -> None:

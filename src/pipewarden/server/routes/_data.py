@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from pipewarden.errors import AccessDenied
+from pipewarden.errors import AccessDenied, ContractError
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import caller, state
 
@@ -75,7 +75,11 @@ async def check(
             raise AccessDenied(
                 f"{me.subject.name}: artifact.read on artifact:{contract_name}: {verdict.rule}"
             )
-        rules = Contract.from_yaml(store.read_bytes(contract).decode("utf-8"), source=contract)
+        try:
+            text = store.read_bytes(contract).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ContractError(f"{contract}: the stored contract is not UTF-8 text") from None
+        rules = Contract.from_yaml(text, source=contract)
         return check_batch(tmp, contract=rules)
 
     tmp = await _spooled(request, name, fmt)
