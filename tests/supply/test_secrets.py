@@ -424,3 +424,25 @@ def test_an_sboms_package_hashes_are_not_secrets_but_hex_under_a_secret_name_is(
     (tmp_path / "settings.json").write_text(json.dumps({"api_token": digests[0]}, indent=2))
     (found,) = secrets_of(find_secrets(tmp_path))
     assert found.location.path == "settings.json"
+
+
+def test_a_lone_percent_sign_in_an_env_file_does_not_hide_its_secrets(tmp_path: Path) -> None:
+    # A config reader refuses a lone '%' (interpolation syntax); the file's other values must still count.
+    planted = "Lantern" + "-Copper-8101"
+    (tmp_path / "b.env").write_text(f"PROGRESS=50%\nDB_PASSWORD={planted}\n")
+    (found,) = secrets_of(find_secrets(tmp_path))
+    assert found.location.path == "b.env" and found.location.row == 2
+
+
+def test_two_tokens_with_the_same_claims_are_two_secrets(tmp_path: Path) -> None:
+    import base64
+
+    def part(doc: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+    claims = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": "1234567890", "name": "svc"})
+    (tmp_path / "one.py").write_text(f'T = "{claims}.c2lnbmF0dXJlMTExMTE"\n')
+    (tmp_path / "two.py").write_text(f'T = "{claims}.b3RoZXJzaWduYXR1cmU"\n')
+    found = secrets_of(find_secrets(tmp_path))
+    assert {f.evidence["type"] for f in found} == {"JSON Web Token"}
+    assert len({f.evidence["fingerprint"] for f in found}) == 2

@@ -223,6 +223,11 @@ def _identities(plugin: Any, line: str, value: str) -> list[str]:
     """The secrets behind a value a format detector reported. Some of its patterns capture only a
     token's prefix (``(ghp|gho|...)_`` for code-host tokens), so every token of that kind would share
     one value; each match whose captured prefix is the value stands for its whole token instead."""
+    if type(plugin).__name__ == "JwtTokenDetector":
+        # Its pattern ends lazily, before the signature: the whole token is the secret, so two tokens
+        # with the same claims and different signatures are two secrets.
+        whole_token = re.search(re.escape(value) + r"[A-Za-z0-9_=-]*", line)
+        return [whole_token.group(0) if whole_token else value]
     found = []
     for regex in getattr(plugin, "denylist", ()):
         for match in regex.finditer(line):
@@ -267,11 +272,14 @@ def text_passes(text: str, name: str) -> list[list[str]]:
     for transformer in (YAMLTransformer(), ConfigFileTransformer(), EagerConfigFileTransformer()):
         if not transformer.should_parse_file(name):
             continue
-        if _has_aliases(text) if isinstance(transformer, YAMLTransformer) else "%(" in text:
-            # INI interpolation (%(name)s) nests like YAML aliases; such files are read as lines only.
+        if isinstance(transformer, YAMLTransformer) and _has_aliases(text):
+            # YAML aliases nest ("billion laughs"); such files are read as lines only.
             continue
+        # INI readers interpolate '%(name)s' (which nests like YAML aliases) and refuse a lone '%'
+        # (which would drop the whole file's reading): escaped, every '%' is read as itself.
+        source = text if isinstance(transformer, YAMLTransformer) else text.replace("%", "%%")
         try:
-            lines = transformer.parse_file(cast(NamedIO, _Named(text, name)))
+            lines = transformer.parse_file(cast(NamedIO, _Named(source, name)))
         except Exception as exc:  # the plain lines are scanned whatever a transformer makes of them
             logger.debug("%s: %s did not read it (%s)", name, type(transformer).__name__, type(exc).__name__)
             continue
