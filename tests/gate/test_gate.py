@@ -177,7 +177,8 @@ def test_the_cli_writes_every_format_and_exits_by_policy(tmp_path: Path) -> None
     root = project(tmp_path)
     (root / "pipewarden-ci.yaml").write_text(POLICY)
     done = run("ci", ".", "--sarif", "out.sarif", "--json", "out.json", "--html", "out.html", cwd=root)
-    assert done.returncode == 0, done.stderr
+    # On failure, the report itself says which finding blocked the gate.
+    assert done.returncode == 0, done.stderr + done.stdout
     assert "gate: passed" in done.stderr and "PW-CI-200" in done.stdout
     sarif = json.loads((root / "out.sarif").read_text())
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["automationDetails"]["id"] == "pipewarden/ci/"
