@@ -18,10 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +28,6 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -39,6 +35,7 @@ from pipewarden.events import Event
 from pipewarden.monitor import AlertBook, Monitor, builtin_rules
 from pipewarden.server import ServerSettings, create_app
 from pipewarden.server._tls import TlsFiles, server_context
+from tests.integration.test_server_tls import serving
 from tests.server.serverkit import ADMIN, PASSWORD, ROOT, ServerKit, next_code
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,35 +80,6 @@ def _spki_pin(cert_pem: bytes) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def _serve(app: Any, files: TlsFiles) -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind((HOST, 0))
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        app,
-        host=HOST,
-        port=port,
-        ssl_certfile=str(files.cert),
-        ssl_keyfile=str(files.key),
-        log_level="warning",
-    )
-    config.load()
-    config.ssl = server_context(files)  # the server's own TLS settings, as `pipewarden serve` uses
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
-
-
 def _a_day_of_pipeline_activity(kit: ServerKit) -> None:
     """What the log would hold after a day of a training pipeline reading the model, hour by hour,
     with a refusal now and then: the overview's chart then has a day to show."""
@@ -149,7 +117,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     settings = ServerSettings(tls_cert=files.cert, tls_key=files.key)
     shots = Path(os.environ.get("PIPEWARDEN_TEST_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    for port in _serve(create_app(settings, workspace=kit.ws), files):
+    with serving(create_app(settings, workspace=kit.ws), server_context(files), files) as port:
         yield Site(kit, f"https://{HOST}:{port}", ca, _spki_pin(leaf.cert_chain_pems[0].bytes()), shots)
 
 
