@@ -108,15 +108,28 @@ def value_hashes(values: Any) -> np.ndarray:
     return np.asarray(distinct[codes], dtype=np.uint64)
 
 
-# Per-process random odd multipliers for the row hash: rows cannot be crafted to collide with rows that
-# come later (which would get those quarantined as duplicates) without knowing them.
+# Per-process random keys for the row hash: rows cannot be crafted to collide with rows that come later
+# (which would get those quarantined as duplicates) without knowing them.
 _KEYS = np.frombuffer(os.urandom(8 * 256), dtype=np.uint64) | np.uint64(1)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, in place: a bijection on 64 bits in which every input bit reaches every
+    output bit."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
 
 
 def row_hashes(columns: list[np.ndarray]) -> np.ndarray:
     """One 64-bit hash per row over every column: float columns by their bits (-0.0 and every NaN made
-    one value), other columns by their 64-bit hashes; keyed multiply-xor per column, then the splitmix64
-    finaliser so every input bit reaches every output bit."""
+    one value), other columns by their 64-bit hashes. Each column's value is keyed (a per-process random
+    number added) and mixed on its own, then folded into the row's hash and mixed again. Every step is a
+    bijection, so two rows that differ in one column never collide, and values that differ only in their
+    high bits (small whole numbers stored as floats) spread over all 64 bits before they are combined."""
     rows = len(columns[0]) if columns else 0
     h = np.zeros(rows, dtype=np.uint64)
     for i, column in enumerate(columns):
@@ -128,14 +141,8 @@ def row_hashes(columns: list[np.ndarray]) -> np.ndarray:
             bits = clean.view(np.uint64)
         else:
             bits = column.astype(np.uint64, copy=False)
-        h ^= bits
-        h *= _KEYS[i % _KEYS.size]
-        h += np.uint64(i)
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
+        h ^= _mix(bits + _KEYS[i % _KEYS.size])  # the sum is a new array: the column is left as it was
+        _mix(h)
     return h
 
 
