@@ -30,8 +30,10 @@ caller can catch the whole family with one clause. Each part has one base::
     │   └── ContractError       a data contract file is invalid (names the line)
     ├── GuardError              the inference guard: not fitted, or asked to check what it cannot
     │   └── RowsRefused         (pipewarden.guard) a guarded predict refused rows; carries the GuardResult
-    └── MonitorError            the monitor
-        └── SinkError           an alert notification could not be delivered (it stays in the outbox)
+    ├── MonitorError            the monitor
+    │   └── SinkError           an alert notification could not be delivered (it stays in the outbox)
+    └── PipelineError           a pipeline file or run: a bad declaration, a stage that failed
+        └── GateBlocked         a gate with the block policy stopped a stage; carries the gate's Report
 
 Messages start with the input that caused them, for example
 ``"model.pt: zip member data.pkl is truncated at byte 4096"``.
@@ -58,12 +60,14 @@ __all__ = [
     "DataError",
     "DataInputError",
     "DatabaseError",
+    "GateBlocked",
     "GuardError",
     "IdentityError",
     "IntegrityError",
     "KeyRingError",
     "LoginThrottled",
     "MonitorError",
+    "PipelineError",
     "PipewardenError",
     "ReportError",
     "SafeLoadError",
@@ -210,3 +214,16 @@ class MonitorError(PipewardenError):
 
 class SinkError(MonitorError):
     """An alert notification could not be delivered; the outbox keeps it and tries again."""
+
+
+class PipelineError(PipewardenError):
+    """A pipeline cannot run as declared: a bad pipeline file (names the field), a cycle, a stage that
+    failed, an output its stage did not write."""
+
+
+class GateBlocked(PipelineError):
+    """A gate whose policy is ``block`` stopped a stage; `report` holds the gate's findings."""
+
+    def __init__(self, message: str, *, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -15,6 +15,7 @@ from pipewarden.cli import (  # noqa: F401  # imported for their side effect: re
     _login,
     _monitor,
     _posture,
+    _run,
     _sbom,
     _scan,
     _secrets,

@@ -1,0 +1,97 @@
+"""A stored model made ready to answer behind the inference guard, for a pipeline stage.
+
+The model file was read from the store (signature, key slot, chunks and digest verified) as the stage's
+service account; it is refused unless the store's scan passed it, then loaded with `safe_load` (which
+scans it again). The guard is fitted on the tabular data set the model's lineage names, read through the
+store as the same account: a model without one is not served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipewarden.errors import GuardError
+
+if TYPE_CHECKING:
+    from pipewarden.store import Artifact, GuardedStore
+
+__all__ = ["GuardedModel", "load_guarded_model"]
+
+_TABULAR = {
+    "text/csv": ".csv",
+    "application/vnd.apache.parquet": ".parquet",
+    "application/x-parquet": ".parquet",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedModel:
+    ref: str
+    model: Any
+    guard: Any
+    features: tuple[str, ...]
+    data_ref: str
+
+    def predict(self, frame: Any) -> tuple[Any, Any]:
+        """The guard's verdict on every row of `frame`, and the model's predictions for the rows it
+        does not refuse (in row order)."""
+        checked = self.guard.check(frame[list(self.features)], caller=self.ref)
+        refused = set(checked.refused)
+        keep = [i for i in range(len(frame)) if i not in refused]
+        predictions = self.model.predict(frame[list(self.features)].iloc[keep]) if keep else []
+        return checked, dict(zip(keep, predictions, strict=True))
+
+
+def load_guarded_model(
+    store: GuardedStore, artifact: Artifact, model_file: Path, *, scratch: Path
+) -> GuardedModel:
+    import numpy as np
+
+    from pipewarden.data import read_table
+    from pipewarden.guard import InferenceGuard
+    from pipewarden.scan import safe_load
+
+    if not artifact.scan.scanned or artifact.scan.findings:
+        raise GuardError(
+            f"{artifact.ref}: not served: the store's scan did not pass it ({artifact.scan.describe()})"
+        )
+    data_parent = None
+    for parent in artifact.parents:
+        record = store.store.resolve(str(parent))
+        if record.media_type.split(";")[0] in _TABULAR:
+            data_parent = record
+            break
+    if data_parent is None:
+        raise GuardError(
+            f"{artifact.ref}: not served: its lineage names no tabular data set to fit the guard on"
+        )
+    model = safe_load(model_file)
+    data_file = scratch / f"guard-data{_TABULAR[data_parent.media_type.split(';')[0]]}"
+    store.get(data_parent.ref, data_file)
+    frame = read_table(data_file).frame
+    names = getattr(model, "feature_names_in_", None)
+    features = (
+        tuple(str(n) for n in names)
+        if names is not None
+        else tuple(c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number))
+    )
+    missing = [f for f in features if f not in frame.columns]
+    if missing or not features:
+        raise GuardError(
+            f"{artifact.ref}: not served: its data set {data_parent.ref} lacks the features {missing}"
+        )
+    rest = [c for c in frame.columns if c not in features]
+    labels = frame[rest[0]].to_numpy() if len(rest) == 1 else None
+    proba: Any = getattr(model, "predict_proba", None)
+
+    def named_proba(x: Any) -> Any:
+        import pandas as pd
+
+        return proba(pd.DataFrame(x, columns=list(features))) if names is not None else proba(x)
+
+    guard = InferenceGuard().fit(
+        frame[list(features)], labels=labels, predict_proba=named_proba if proba is not None else None
+    )
+    return GuardedModel(artifact.ref, model, guard, features, data_parent.ref)
