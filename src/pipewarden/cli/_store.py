@@ -16,6 +16,7 @@ from pipewarden.cli._remote import remote
 from pipewarden.errors import ArtifactRefused, PipewardenError
 
 if TYPE_CHECKING:
+    from pipewarden.crypto import TrustedKeys
     from pipewarden.store import GuardedStore
 
 store_app = typer.Typer(help="The encrypted, signed artifact store.", no_args_is_help=True)
@@ -38,6 +39,12 @@ def _open(workspace: Path | None, actor: str | None = None) -> GuardedStore:
 
     ws = Workspace.open(workspace)
     return GuardedStore(ws.store(), acting(ws, actor=actor))
+
+
+def store_writers(workspace: Path | None) -> TrustedKeys:
+    from pipewarden.workspace import Workspace
+
+    return Workspace.open(workspace).store_writers()
 
 
 @store_app.command()
@@ -180,8 +187,15 @@ def lineage(
     if (client := remote()) is not None:
         _on_server(lambda: _remote.store_lineage(client, ref))
         return
+    from pipewarden.pipeline import read_provenance
+
     try:
-        tree = _open(workspace).lineage(ref)
+        store = _open(workspace)
+        tree = store.lineage(ref)
+        # What produced it, when a pipeline stage did: its signed provenance, verified.
+        provenance = read_provenance(store, tree.artifact, trusted=store_writers(workspace))
     except PipewardenError as exc:
         raise fail(exc) from None
     typer.echo("\n".join(tree.lines()))
+    if provenance is not None:
+        typer.echo("\n".join(provenance.lines()))

@@ -29,7 +29,7 @@ from pipewarden.errors import IntegrityError
 
 if TYPE_CHECKING:
     from pipewarden.crypto import SigningKey, TrustedKeys
-    from pipewarden.store import Artifact, ArtifactStore
+    from pipewarden.store import Artifact, GuardedStore
 
 __all__ = [
     "BUILD_TYPE",
@@ -79,9 +79,12 @@ def code_digests(func: Callable[..., Any]) -> list[dict[str, Any]]:
     except (OSError, TypeError):
         text = None
     if text is not None:
+        module = str(getattr(func, "__module__", "?"))
+        if module.startswith("pipewarden_stage_") and source_file:  # a file beside the pipeline
+            module = Path(source_file).name
         found.append(
             {
-                "name": f"function:{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",
+                "name": f"function:{module}:{getattr(func, '__qualname__', '?')}",
                 "digest": {"sha256": hashlib.sha256(text.encode()).hexdigest()},
             }
         )
@@ -181,7 +184,11 @@ def build_statement(
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
-                "externalParameters": {"pipeline": pipeline, "stage": stage, "params": _jsonable(params)},
+                "externalParameters": {
+                    "pipeline": pipeline,
+                    "stage": stage,
+                    "params": _jsonable(dict(params)),
+                },
                 "internalParameters": {"account": account, "python": platform.python_version()},
                 "resolvedDependencies": resolved,
             },
@@ -253,13 +260,17 @@ class Provenance:
         return out
 
 
-def read_provenance(store: ArtifactStore, artifact: Artifact, *, trusted: TrustedKeys) -> Provenance | None:
-    """The newest provenance stored for `artifact` (verified: the store's checks, the DSSE signature by a
-    trusted key, and a subject that is exactly this version and digest); None if there is none.
-    Raises `IntegrityError` for a statement that does not verify or names another artifact."""
+def read_provenance(store: GuardedStore, artifact: Artifact, *, trusted: TrustedKeys) -> Provenance | None:
+    """The newest provenance stored for `artifact`, read as `store`'s principal (authorized and audited)
+    and verified: the store's own checks, the DSSE signature by a trusted key, and a subject that is
+    exactly this version and digest. None if there is none, or if the principal may not list it.
+    Raises `IntegrityError` for a statement that does not verify or that names another artifact."""
     name = artifact.name + PROVENANCE_SUFFIX
-    for version in sorted(store.versions(name), reverse=True):
-        record = store.resolve(f"{name}@{version}")
+    if not store.acting.authorizer.check("artifact.list", f"artifact:{name}").allowed:
+        return None
+    raw = store.store
+    for version in sorted(raw.versions(name), reverse=True):
+        record = raw.resolve(f"{name}@{version}")
         if not any(p.name == artifact.name and p.version == artifact.version for p in record.parents):
             continue
         envelope = store.read_bytes(record.ref)

@@ -27,10 +27,11 @@ _COLOURS = {
     "low": "#1d4ed8",
     "info": "#6b7280",
 }
+_GUARD_CAP = 5.0
 _OUTCOME_MARK = {
     "passed": "✔",
     "blocked": "■",
-    "denied": "⛔",
+    "denied": "⊘",
     "tampered": "✖",
     "failed": "✖",
     "skipped": "…",
@@ -91,7 +92,7 @@ def _findings_chart(result: RunResult) -> str:
                     counts[severity] += n
         rows.append((stage.name, counts))
     top = max([sum(c[s] for s in _SEVERITIES if s != "info") for _, c in rows] + [1])
-    width, bar_h, left = 640, 22, 170
+    width, bar_h, left = 660, 22, 200
     height = bar_h * len(rows) + 40
     parts = [f'<svg role="img" aria-labelledby="fc-title" viewBox="0 0 {width} {height}" width="100%">']
     parts.append('<title id="fc-title">Findings at low severity or above, per stage, by severity</title>')
@@ -249,8 +250,12 @@ def render_html(result: RunResult) -> str:
     for stage in result.stages:
         for gate in stage.gates:
             for detector, values in gate.scores.items():
+                shown = values
+                if gate.type == "guard":  # far-off requests score in the hundreds: the last bin holds them
+                    shown = tuple(min(v, _GUARD_CAP) for v in values)
+                    detector = f"{detector} (at most {_GUARD_CAP:g})"
                 histograms.append(
-                    _histogram(f"{stage.name} / {gate.gate}: {detector}", values, f"h{len(histograms)}")
+                    _histogram(f"{stage.name} / {gate.gate}: {detector}", shown, f"h{len(histograms)}")
                 )
     quarantined = [
         (stage.name, gate)
