@@ -33,6 +33,16 @@ def test_examples_are_what_the_script_writes(script: str, folder: str) -> None:
     assert proc.returncode == 0, f"examples/{folder} is stale; run scripts/{script}\n{proc.stderr}"
 
 
+def test_the_quickstart_data_is_what_its_script_writes() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart" / "make_data.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_every_malicious_example_is_flagged_and_no_benign_one() -> None:
     report = scan_path(EXAMPLES)
     flagged = {

@@ -2,7 +2,8 @@
 inference requests with planted attacks, the data contract learned from trusted data, and the list of
 planted rows the run must catch. Deterministic: the same files every time.
 
-    python examples/quickstart/make_data.py
+    python examples/quickstart/make_data.py          # write them
+    python examples/quickstart/make_data.py --check  # exit 1 if the bundled files differ
 
 The attacks are harmless by construction (numbers and labels only):
 - malformed rows: text in a number column, values outside every range seen, a missing label, a
@@ -16,6 +17,8 @@ The attacks are harmless by construction (numbers and labels only):
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,16 +51,16 @@ def customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
     return frame
 
 
-def main() -> None:
+def write(out: Path) -> None:
     from pipewarden.data import profile, table_from_frame
 
     rng = np.random.default_rng(20261126)
-    data = HERE / "data"
-    data.mkdir(exist_ok=True)
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
 
     trusted = customers(rng, 1500).drop(columns="margin")
     contract = profile(table_from_frame(trusted, label="churn", source="trusted customers"))
-    (HERE / "contract.yaml").write_text(contract.to_yaml(), encoding="utf-8")
+    (out / "contract.yaml").write_text(contract.to_yaml(), encoding="utf-8")
 
     batch = customers(rng, 1200)
     planted: dict[str, list[int]] = {}
@@ -189,5 +192,20 @@ def main() -> None:
     (data / "planted.json").write_text(json.dumps(planted, indent=1) + "\n", encoding="utf-8")
 
 
+FILES = ("contract.yaml", "data/customers.csv", "data/requests.csv", "data/planted.json")
+
+
+def main(argv: list[str]) -> int:
+    if "--check" not in argv:
+        write(HERE)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        stale = [f for f in FILES if (Path(tmp) / f).read_bytes() != (HERE / f).read_bytes()]
+    for name in stale:
+        print(f"examples/quickstart/{name} is stale: run examples/quickstart/make_data.py", file=sys.stderr)
+    return 1 if stale else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -407,7 +407,9 @@ def run_gate(gate: GateSpec, subject: Subject, env: GateEnv) -> GateResult:
         return _error(gate, env.stage, subject, exc)
     blocking = checked.report.at_or_above(gate.fail_on)
     row_level = subject.is_table and gate.type in ("contract", "screen", "guard")
-    unresolved = [f for f in blocking if not row_level or not _row_rule(f)]
+    # Findings that setting rows aside does not answer (for a table); a file that is no table is set
+    # aside whole instead.
+    unresolved = [f for f in blocking if row_level and not _row_rule(f)]
     bad = np.zeros(checked.rows or 0, dtype=bool)
     for position in checked.bad_rows:
         if position < bad.size:

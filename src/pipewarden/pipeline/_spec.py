@@ -349,7 +349,7 @@ def _stage(doc: Any, *, root: Path, where: str) -> StageSpec:
     name = _text(doc, "name", where)
     if not _STAGE_NAME.match(name):
         raise _fail(f"{where}.name", f"{name!r}: lower-case letters, digits, '.', '_' and '-', up to 64")
-    where = f"stage {name}"
+    where = f"{where.rsplit(': stages[', 1)[0]}: stage {name}"
     inputs = {k: _input(v, f"{where}.inputs.{k}") for k, v in _mapping(doc.get("inputs"), where).items()}
     outputs: dict[str, str] = {}
     for key, value in _mapping(doc.get("outputs"), f"{where}.outputs").items():

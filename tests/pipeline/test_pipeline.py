@@ -1,0 +1,283 @@
+"""The pipeline runner: gate policies and what runs after each, stages that crash or reach too far,
+provenance, nothing half-written, and the orchestrator adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipewarden.data import profile, table_from_frame
+from pipewarden.errors import AccessDenied, GateBlocked, IntegrityError, PipelineError
+from pipewarden.identity import Grant
+from pipewarden.pipeline import Pipeline, gate, read_provenance, run_pipeline, stage
+from pipewarden.workspace import Workspace
+from tests.scan._asm import system_call
+
+SERVICE = "pipeline-service"
+
+
+def _rows(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(0, 1, n).round(4)
+    x2 = rng.normal(5, 2, n).round(4)
+    return pd.DataFrame({"x1": x1, "x2": x2, "label": (x1 + 0.2 * x2 > 1).astype(int)})
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> dict[str, Any]:
+    ws = Workspace.init(tmp_path / "ws")
+    trusted = _rows(400, seed=1)
+    (tmp_path / "contract.yaml").write_text(profile(table_from_frame(trusted, label="label")).to_yaml())
+    batch = _rows(200, seed=2).astype(object)
+    bad = [3, 50, 51, 120, 199]
+    for i in bad:
+        batch.loc[i, "x1"] = "not a number"
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    return {"ws": ws, "root": tmp_path, "bad": bad}
+
+
+def _ingest(ctx: Any) -> None:
+    ctx.output("data", suffix=".csv").write_bytes(ctx.input("batch").read_bytes())
+
+
+def _count(ctx: Any) -> None:
+    ctx.record(rows=len(pd.read_csv(ctx.input("data"))))
+    ctx.output("summary", suffix=".json").write_text('{"ok": true}\n')
+
+
+def _pipeline(kit: dict[str, Any], policy: str) -> Pipeline:
+    pipe = Pipeline(
+        "t",
+        accounts={
+            "svc-in": [Grant(SERVICE, "t/data/*")],
+            "svc-use": [Grant(SERVICE, "t/reports/*"), Grant(SERVICE, "artifact:t/data/batch")],
+        },
+        root=kit["root"],
+    )
+    pipe.stage(
+        name="ingest",
+        account="svc-in",
+        inputs={"batch": _file("batch.csv")},
+        outputs={"data": "t/data/batch"},
+        gates=[gate("contract", on="data", contract="contract.yaml", policy=policy, catches=kit["bad"])],
+    )(_ingest)
+    pipe.stage(
+        name="use", account="svc-use", inputs={"data": "t/data/batch"}, outputs={"summary": "t/reports/s"}
+    )(_count)
+    return pipe
+
+
+def _file(name: str) -> Any:
+    from pipewarden.pipeline import InputSpec
+
+    return InputSpec(file=Path(name))
+
+
+def test_block_stops_the_stage_and_everything_after_it_and_stores_nothing(kit: dict[str, Any]) -> None:
+    result = _pipeline(kit, "block").run(workspace=kit["ws"])
+    ingest, use = result.stages
+    assert ingest.outcome == "blocked" and ingest.gates[0].verdict == "blocked"
+    assert use.outcome == "skipped" and "ingest" in use.reason
+    assert kit["ws"].store().versions("t/data/batch") == []
+    assert result.exit_code == 1
+    # The block is an event the monitor sees as a blocked batch.
+    events = [e.event for e in kit["ws"].audit_log().records()]
+    check = next(e for e in events if e.action == "data.check")
+    assert check.actor == "svc-in" and check.outcome == "denied" and check.attributes["blocked"] is True
+
+
+def test_quarantine_sets_the_bad_rows_aside_and_the_rest_goes_on(kit: dict[str, Any]) -> None:
+    result = _pipeline(kit, "quarantine").run(workspace=kit["ws"])
+    ingest, use = result.stages
+    gate_result = ingest.gates[0]
+    assert ingest.outcome == "passed" and gate_result.verdict == "quarantined"
+    assert list(gate_result.quarantined) == kit["bad"] and gate_result.missed == ()
+    aside = pd.read_csv(gate_result.quarantine_file)
+    assert list(aside["pw_row"]) == kit["bad"] and aside["pw_reasons"].str.len().min() > 0
+    assert use.outcome == "passed" and use.facts["rows"] == 195
+    stored = kit["ws"].store().read_bytes("t/data/batch@1").decode()
+    assert "not a number" not in stored
+    assert result.exit_code == 0 and result.passed
+
+
+def test_warn_records_the_findings_and_keeps_the_data_as_it_came(kit: dict[str, Any]) -> None:
+    result = _pipeline(kit, "warn").run(workspace=kit["ws"])
+    ingest, use = result.stages
+    assert ingest.gates[0].verdict == "warned" and ingest.gates[0].quarantined == ()
+    assert use.facts["rows"] == 200
+    # Found, and let through by the policy: a planted row counts as caught when its gate reports it.
+    assert ingest.gates[0].missed == () and result.exit_code == 0
+    assert ingest.gates[0].report.counts()["medium"] + ingest.gates[0].report.counts()["high"] >= 5
+
+
+def test_a_stage_that_crashes_leaves_nothing_behind_and_stops_its_dependents(kit: dict[str, Any]) -> None:
+    pipe = _pipeline(kit, "quarantine")
+
+    def crash(ctx: Any) -> None:
+        ctx.output("data", suffix=".csv").write_text("x1,x2,label\n1,2,0\n")
+        raise RuntimeError("out of memory in feature engineering")
+
+    pipe.stages[0] = pipe.stages[0].__class__(**{**_fields(pipe.stages[0]), "run": crash})
+    result = pipe.run(workspace=kit["ws"])
+    ingest, use = result.stages
+    assert ingest.outcome == "failed" and "RuntimeError: out of memory" in ingest.reason
+    assert use.outcome == "skipped"
+    assert kit["ws"].store().versions("t/data/batch") == []
+    leftovers = [p for p in result.report_dir.iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # the stage's private folder is gone
+
+
+def _fields(spec: Any) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+
+
+def test_an_output_the_stage_did_not_write_fails_it(kit: dict[str, Any]) -> None:
+    pipe = _pipeline(kit, "quarantine")
+    pipe.stages[0] = pipe.stages[0].__class__(**{**_fields(pipe.stages[0]), "run": lambda ctx: None})
+    ingest, _ = pipe.run(workspace=kit["ws"]).stages
+    assert ingest.outcome == "failed" and "output data was not written" in ingest.reason
+
+
+def test_a_stage_reading_what_its_account_may_not_is_denied_and_audited(kit: dict[str, Any]) -> None:
+    ws = kit["ws"]
+    model = kit["root"] / "m.csv"
+    model.write_text("a\n1\n")
+    ws.store().put(model, name="t/models/secret", actor="operator")
+    pipe = Pipeline("t", accounts={"svc-in": [Grant(SERVICE, "t/data/*")]}, root=kit["root"])
+    pipe.stage(name="peek", account="svc-in", inputs={"m": "t/models/secret"}, expect="denied")(
+        lambda ctx: None
+    )
+    result = pipe.run(workspace=ws)
+    (peek,) = result.stages
+    assert peek.outcome == "denied" and peek.met and result.exit_code == 0
+    denied = [
+        e.event
+        for e in ws.audit_log().records()
+        if e.event.action == "artifact.read" and e.event.outcome == "denied"
+    ]
+    assert [(e.actor, e.resource) for e in denied] == [("svc-in", "artifact:t/models/secret")]
+
+
+def test_provenance_names_the_exact_inputs_of_its_run_and_is_verified(kit: dict[str, Any]) -> None:
+    ws = kit["ws"]
+    pipe = _pipeline(kit, "quarantine")
+    first = pipe.run(workspace=ws)
+    second = pipe.run(workspace=ws)
+    assert first.passed and second.passed
+    store = ws.store()
+    from pipewarden.events import Acting, Actor, LocalOperator
+    from pipewarden.store import GuardedStore
+
+    guarded = GuardedStore(
+        store, Acting(actor=Actor("op", "system"), events=ws.events(), authorizer=LocalOperator())
+    )
+    summary = store.resolve("t/reports/s@2")
+    found = read_provenance(guarded, summary, trusted=ws.store_writers())
+    assert found is not None and found.inputs == ["t/data/batch@2"]  # this run's data, not the first run's
+    build = found.statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"]["stage"] == "use"
+    assert build["internalParameters"]["account"] == "svc-use"
+    names = [d["name"] for d in build["resolvedDependencies"]]
+    assert any(n.startswith("code:") for n in names) and any(n.startswith("function:") for n in names)
+    assert found.statement["subject"] == [{"name": "t/reports/s@2", "digest": {"sha256": summary.digest}}]
+    # A statement signed by a key the store does not trust is refused, not shown.
+    from pipewarden.crypto import SigningKey
+    from pipewarden.pipeline._provenance import sign_statement
+
+    forged = kit["root"] / "forged.json"
+    forged.write_bytes(sign_statement(found.statement, SigningKey.generate()))
+    store.put(forged, name="t/reports/s.provenance", actor="op", parents=["t/reports/s@2"])
+    with pytest.raises(IntegrityError):
+        read_provenance(guarded, summary, trusted=ws.store_writers())
+
+
+def test_a_model_set_aside_by_the_scan_is_not_stored_and_its_readers_are_skipped(kit: dict[str, Any]) -> None:
+    (kit["root"] / "evil.pkl").write_bytes(system_call("pipeline-quarantine"))
+    pipe = Pipeline(
+        "t",
+        accounts={"svc-m": [Grant(SERVICE, "t/models/*")], "svc-r": [Grant(SERVICE, "t/models/*")]},
+        root=kit["root"],
+    )
+    pipe.stage(
+        name="make",
+        account="svc-m",
+        inputs={"f": _file("evil.pkl")},
+        outputs={"model": "t/models/m.pkl"},
+        gates=[gate("scan", on="model", policy="quarantine")],
+    )(lambda ctx: ctx.output("model").write_bytes(ctx.input("f").read_bytes()))
+    pipe.stage(name="read", account="svc-r", inputs={"model": "t/models/m.pkl"})(lambda ctx: None)
+    make, read = pipe.run(workspace=kit["ws"]).stages
+    assert make.outcome == "passed" and make.gates[0].verdict == "quarantined" and make.stored == ()
+    assert make.gates[0].quarantine_file is not None and make.gates[0].quarantine_file.is_file()
+    assert read.outcome == "skipped" and "set aside" in read.reason
+
+
+def test_outputs_are_stored_together_or_not_at_all(kit: dict[str, Any]) -> None:
+    (kit["root"] / "evil.pkl").write_bytes(system_call("pipeline-two-outputs"))
+    pipe = Pipeline("t", accounts={"svc-m": [Grant(SERVICE, "t/models/*")]}, root=kit["root"])
+
+    def two(ctx: Any) -> None:
+        ctx.output("card", suffix=".json").write_text("{}\n")
+        ctx.output("model").write_bytes((kit["root"] / "evil.pkl").read_bytes())
+
+    pipe.stage(name="two", account="svc-m", outputs={"card": "t/models/card", "model": "t/models/m.pkl"})(two)
+    (two_result,) = pipe.run(workspace=kit["ws"]).stages
+    assert two_result.outcome == "blocked" and "nothing of this stage was stored" in two_result.reason
+    assert kit["ws"].store().versions("t/models/card") == []
+
+
+def test_the_orchestrator_adapter_runs_a_task_as_a_stage(kit: dict[str, Any]) -> None:
+    ws = kit["ws"]
+    run_pipeline(_pipeline(kit, "quarantine").spec, workspace=ws)  # creates the accounts and the data
+    with stage(
+        "report",
+        account="svc-use",
+        workspace=ws,
+        inputs={"data": "t/data/batch"},
+        outputs={"summary": "t/reports/adhoc"},
+        pipeline="airflow-dag",
+    ) as ctx:
+        rows = len(pd.read_csv(ctx.input("data")))
+        ctx.output("summary", suffix=".txt").write_text(f"{rows}\n")
+    assert ws.store().read_bytes("t/reports/adhoc@1") == b"195\n"
+    assert ws.store().versions("t/reports/adhoc.provenance") == [1]
+    # A gate that blocks makes the task fail, and nothing is stored. (A gate on a file input is
+    # authorized on data:PIPELINE/STAGE/INPUT.)
+    from pipewarden.events import Actor
+    from pipewarden.identity import Accounts
+
+    Accounts(ws.database(), events=ws.events()).create_service(
+        "svc-gate",
+        actor=Actor("op", "system"),
+        grants=[Grant(SERVICE, "t/data/*"), Grant(SERVICE, "adhoc/*")],
+    )
+    with (
+        pytest.raises(GateBlocked),
+        stage(
+            "again",
+            account="svc-gate",
+            workspace=ws,
+            inputs={"batch": _file(str(kit["root"] / "batch.csv"))},
+            outputs={"data": "t/data/other"},
+            gates=[gate("contract", on="batch", contract=str(kit["root"] / "contract.yaml"))],
+        ),
+    ):
+        pytest.fail("the body must not run when an input gate blocks")
+    assert ws.store().versions("t/data/other") == []
+    # An account that may not read the input: the task fails before its body.
+    with (
+        pytest.raises(AccessDenied),
+        stage("x", account="svc-in", workspace=ws, inputs={"s": "t/reports/adhoc"}),
+    ):
+        pytest.fail("unreachable")
+    # The body's own error fails the task, and nothing is stored.
+    with (
+        pytest.raises(PipelineError),
+        stage("y", account="svc-use", workspace=ws, outputs={"s": "t/reports/y"}),
+    ):
+        pass  # the declared output is never written
+    assert ws.store().versions("t/reports/y") == []
