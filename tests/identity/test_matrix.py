@@ -88,7 +88,7 @@ alert.ack         YNN    NNN          NNN             NNN      NNN     NNN
 alert.silence     YNN    NNN          NNN             NNN      NNN     NNN
 monitor.ingest    YYN    NNN          NNN             NNN      NNN     YYN
 pipeline.run      YYN    YYN          NNN             NNN      NNN     YYN
-deps.audit        YYN    YYN          NNN             NNN      NNN     NNN
+deps.audit        YYN    YYN          NNN             NNN      NNN     YYN
 server.metrics    YNN    NNN          NNN             NNN      NNN     NNN
 """
 

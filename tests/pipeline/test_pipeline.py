@@ -281,3 +281,65 @@ def test_the_orchestrator_adapter_runs_a_task_as_a_stage(kit: dict[str, Any]) ->
     ):
         pass  # the declared output is never written
     assert ws.store().versions("t/reports/y") == []
+
+
+def _gated(kit: dict[str, Any], gate_spec: Any, *, inputs: dict[str, Any], account: str = "svc-g") -> Any:
+    pipe = Pipeline("t", accounts={account: [Grant(SERVICE, "t/*")]}, root=kit["root"])
+    pipe.stage(name="g", account=account, inputs=inputs, gates=[gate_spec])(lambda ctx: None)
+    (result,) = pipe.run(workspace=kit["ws"]).stages
+    return result
+
+
+def test_the_dependency_gate_blocks_a_vulnerable_lock_and_passes_a_clean_one(kit: dict[str, Any]) -> None:
+    from tests.supply.osvfixtures import write_folder
+
+    write_folder(kit["root"] / "osv")
+    digest = "sha256:" + "ab" * 32
+    (kit["root"] / "bad.lock").write_text(f"torchlike==2.1.0 --hash={digest}\n")
+    (kit["root"] / "good.lock").write_text(f"listed==1.0 --hash={digest}\n")
+    # A synthetic advisory in the fixture database (PWTEST-0001) covers torchlike 2.0.0 up to 2.3.1.
+    bad = _gated(kit, gate("deps", on="lock", db="osv"), inputs={"lock": _file("bad.lock")})
+    assert bad.outcome == "blocked" and "PW-DEPS-101" in {f.rule_id for f in bad.gates[0].report.findings}
+    good = _gated(kit, gate("deps", on="lock", db="osv"), inputs={"lock": _file("good.lock")})
+    assert good.outcome == "passed", good.reason
+    # A file input keeps its name, which is how a dependency file's format is known.
+    (kit["root"] / "deps").mkdir()
+    (kit["root"] / "deps" / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "1"\ndependencies = ["torchlike==2.1.0"]\n'
+    )
+    named = _gated(kit, gate("deps", on="p", db="osv"), inputs={"p": _file("deps/pyproject.toml")})
+    assert "PW-DEPS-101" in {f.rule_id for f in named.gates[0].report.findings}
+
+
+def test_the_signature_gate_accepts_only_the_keys_it_names(kit: dict[str, Any]) -> None:
+    ws = kit["ws"]
+    (kit["root"] / "m.csv").write_text("a\n1\n")
+    ws.store().put(kit["root"] / "m.csv", name="t/models/m", actor="op")
+    own = ws.public_key().keyid
+    passed = _gated(kit, gate("signature", on="m"), inputs={"m": "t/models/m"})
+    assert passed.outcome == "passed"
+    other = "ed25519:" + "0" * 64
+    refused = _gated(kit, gate("signature", on="m", signers=[other]), inputs={"m": "t/models/m"})
+    assert refused.outcome == "blocked"
+    (finding,) = refused.gates[0].report.findings
+    assert finding.rule_id == "PW-PIPE-101" and own in finding.message
+
+
+def test_a_gate_that_cannot_run_blocks_whatever_its_policy(kit: dict[str, Any]) -> None:
+    (kit["root"] / "checks.py").write_text(
+        "def boom(path, *, params):\n    raise ValueError('broken check')\n"
+    )
+    result = _gated(
+        kit,
+        gate("custom", on="batch", check="checks.py:boom", policy="warn"),
+        inputs={"batch": _file("batch.csv")},
+    )
+    assert result.outcome == "blocked" and result.gates[0].verdict == "error"
+    (finding,) = result.gates[0].report.findings
+    assert finding.rule_id == "PW-PIPE-100" and "broken check" in finding.message
+    missing = _gated(
+        kit,
+        gate("contract", on="batch", contract="nope.yaml", policy="warn"),
+        inputs={"batch": _file("batch.csv")},
+    )
+    assert missing.outcome == "blocked" and "nope.yaml" in missing.gates[0].message

@@ -174,7 +174,9 @@ BUILTIN_ROLES: MappingProxyType[str, Role] = MappingProxyType(
                 "what a pipeline stage's service account needs to run and record its work",
                 Rule.of(["artifact.read", "artifact.write", "artifact.list", "artifact.verify"]),
                 Rule.of(["model.sign", "model.verify", "model.predict"]),
-                Rule.of(["scan.run", "data.check", "data.screen", "monitor.ingest", "pipeline.run"]),
+                Rule.of(
+                    ["scan.run", "data.check", "data.screen", "monitor.ingest", "pipeline.run", "deps.audit"]
+                ),
                 # Services authenticate with tokens and have no second factor.
                 requires_mfa=False,
             ),

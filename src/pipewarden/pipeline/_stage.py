@@ -266,7 +266,9 @@ class StageRun:
             source = spec.file if spec.file.is_absolute() else self.root / spec.file
             if not source.is_file():
                 raise PipelineError(f"stage {self.spec.name}: input {name}: {source} is not a file")
-            target = self.scratch / "in" / f"{name}{source.suffix}"
+            # Under its own name: a file's name can say what it is (pyproject.toml, poetry.lock).
+            (self.scratch / "in" / name).mkdir()
+            target = self.scratch / "in" / name / source.name
             shutil.copyfile(source, target)
             return Subject(name, target, f"{self.pipeline}/{self.spec.name}/{name}")
         assert spec.artifact is not None  # noqa: S101  # InputSpec holds one or the other
