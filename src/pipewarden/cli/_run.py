@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipewarden.cli._app import app, err_console, fail
-from pipewarden.cli._common import WorkspaceOption
 from pipewarden.errors import PipewardenError
 
 if TYPE_CHECKING:
@@ -18,7 +17,16 @@ if TYPE_CHECKING:
 @app.command("run")
 def run(
     pipeline: Annotated[Path, typer.Argument(help="The pipeline file (YAML).")],
-    workspace: WorkspaceOption = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            envvar="PIPEWARDEN_WORKSPACE",
+            help="Workspace folder (default: the pipeline file's workspace.path, else ./.pipewarden).",
+            show_default=False,
+        ),
+    ] = None,
     report_dir: Annotated[
         Path | None,
         typer.Option(
@@ -29,9 +37,11 @@ def run(
 ) -> None:
     """Run every stage of PIPELINE in order, each as its service account behind its gates.
 
-    Prints one line per stage as it ends, then the run's summary and the path of its HTML report (with
-    report.json and report.txt beside it). Exit 0 when every stage ended as expected (drills included)
-    and every expected alert was raised, 1 otherwise, 2 on a pipeline file or workspace error.
+    Prints one line per stage as it ends, then the run's summary and the path of its HTML report
+    (report.json and report.txt beside it).
+
+    Exit 0 when every stage ended as expected (drills included) and every expected alert was raised,
+    1 otherwise, 2 on a pipeline file or workspace error.
     """
     import json
 
