@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipewarden.cli._app import app, fail
 from pipewarden.cli._common import WorkspaceOption, emit_report, report_attributes, write_text_atomically
+from pipewarden.cli._engine import EngineOption, SchedulerOption, announce_engine
 from pipewarden.errors import PipewardenError
 from pipewarden.findings import FORMATS, Severity, get_renderer
 
@@ -126,6 +127,8 @@ def check_command(
         int, typer.Option(help="Rows read and checked at a time (bounds memory).", min=1)
     ] = 65_536,
     input_format: FormatOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Check a batch of data against its contract, per row and per column.
@@ -136,23 +139,26 @@ def check_command(
     check is recorded in its audit log (action data.check).
     """
     from pipewarden.cli._acting import perform_where_recorded
-    from pipewarden.data import Contract, check
+    from pipewarden.data import Contract, check, check_dask
 
     try:
         threshold = Severity.parse(fail_on)
         get_renderer(fmt)  # an unknown format is a usage error before any work is done
         contract = Contract.load(contract_path)
+        on_dask = announce_engine(engine, scheduler)
 
         def run() -> CheckResult:
-            return check(
-                data,
-                contract=contract,
-                quarantine=quarantine,
-                output=accepted,
-                chunk_rows=chunk_rows,
-                labels_path=labels,
-                fmt=input_format,
-            )
+            options: dict[str, Any] = {"quarantine": quarantine, "output": accepted, "chunk_rows": chunk_rows}
+            if on_dask:
+                return check_dask(
+                    data,
+                    contract=contract,
+                    labels_path=labels,
+                    fmt=input_format,
+                    scheduler=scheduler,
+                    **options,
+                )
+            return check(data, contract=contract, labels_path=labels, fmt=input_format, **options)
 
         def describe(result: CheckResult) -> dict[str, Scalar]:
             return {
@@ -202,6 +208,8 @@ def screen_command(
     fail_on: FailOnOption = "medium",
     seed: Annotated[int, typer.Option(help="Seed for the folds and samples (results are reproducible).")] = 0,
     input_format: FormatOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Screen training data for planted rows: flipped labels, outliers, near-duplicate floods, backdoor
@@ -212,14 +220,16 @@ def screen_command(
     in its audit log (action data.screen).
     """
     from pipewarden.cli._acting import perform_where_recorded
-    from pipewarden.data import ScreenResult, screen_file
+    from pipewarden.data import ScreenResult, screen_file, screen_file_dask
 
     try:
         threshold = Severity.parse(fail_on)
         get_renderer(fmt)  # an unknown format is a usage error before any work is done
+        on_dask = announce_engine(engine, scheduler)
 
         def run() -> ScreenResult:
-            return screen_file(
+            where = {"scheduler": scheduler} if on_dask else {}
+            return (screen_file_dask if on_dask else screen_file)(
                 data,
                 label=label,
                 labels_path=labels,
@@ -230,6 +240,7 @@ def screen_command(
                 output=accepted,
                 fmt=input_format,
                 seed=seed,
+                **where,
             )
 
         def describe(result: ScreenResult) -> dict[str, Scalar]:

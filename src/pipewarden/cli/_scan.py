@@ -11,9 +11,10 @@ import typer
 
 from pipewarden.cli._app import app, err_console, fail
 from pipewarden.cli._common import WorkspaceOption, emit_report, report_attributes
+from pipewarden.cli._engine import EngineOption, SchedulerOption, announce_engine
 from pipewarden.errors import PipewardenError
 from pipewarden.findings import FORMATS, Severity, get_renderer
-from pipewarden.scan import ScanLimits, ScanPolicy, scan_path
+from pipewarden.scan import ScanLimits, ScanPolicy, scan_path, scan_path_dask
 
 if TYPE_CHECKING:
     from pipewarden.events._event import Scalar
@@ -67,6 +68,8 @@ def scan(
         _DEFAULTS.max_header_bytes
     ),
     max_seconds: Annotated[float, typer.Option(help="Seconds per target.")] = _DEFAULTS.max_seconds,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Scan model files for code that runs on load.
@@ -91,6 +94,15 @@ def scan(
             max_seconds=max_seconds,
         )
         scan_policy = ScanPolicy.from_file(policy) if policy is not None else ScanPolicy.default()
+        on_dask = announce_engine(engine, scheduler)
+
+        def run(progress: Callable[[str, int, int], None] | None = None) -> Report:
+            if on_dask:
+                return scan_path_dask(
+                    *paths, policy=scan_policy, limits=limits, progress=progress, scheduler=scheduler
+                )
+            return scan_path(*paths, policy=scan_policy, limits=limits, progress=progress)
+
         if sys.stderr.isatty():
             from rich.progress import BarColumn, Progress, TextColumn  # only drawn on a terminal
 
@@ -111,7 +123,7 @@ def scan(
                     "scan.run",
                     "scan",
                     paths,
-                    lambda: scan_path(*paths, policy=scan_policy, limits=limits, progress=progress),
+                    lambda: run(progress),
                     describe=_describe(threshold),
                 )
         else:
@@ -120,7 +132,7 @@ def scan(
                 "scan.run",
                 "scan",
                 paths,
-                lambda: scan_path(*paths, policy=scan_policy, limits=limits),
+                run,
                 describe=_describe(threshold),
             )
         emit_report(report, fmt=fmt, output=output)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pipewarden.data._check import CheckResult, check
 from pipewarden.data._contract import DTYPES, ColumnSpec, Contract
+from pipewarden.data._dask import check_dask, screen_file_dask
 from pipewarden.data._profile import profile
 from pipewarden.data._quarantine import REASONS_COLUMN, ROW_COLUMN
 from pipewarden.data._readers import FORMATS
@@ -37,10 +38,12 @@ __all__ = [
     "Table",
     "TableChunk",
     "check",
+    "check_dask",
     "iter_table",
     "profile",
     "read_table",
     "screen",
     "screen_file",
+    "screen_file_dask",
     "table_from_frame",
 ]

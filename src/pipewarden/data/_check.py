@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,17 @@ from pipewarden.findings import Finding, Location, Report
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_MAX_ROW_FINDINGS", "DEFAULT_MAX_TRACKED", "CheckResult", "check"]
+__all__ = [
+    "DEFAULT_MAX_ROW_FINDINGS",
+    "DEFAULT_MAX_TRACKED",
+    "BatchKeys",
+    "CheckResult",
+    "account",
+    "batch_keys",
+    "check",
+    "label_counts",
+    "repeat_hits",
+]
 
 DEFAULT_MAX_ROW_FINDINGS = 1000
 # Uniqueness and duplicate-row tracking keep one 64-bit hash per distinct value or row: 16 Mi of them is
@@ -121,12 +131,17 @@ def _row_findings(state: _State, hits: list[Hit], start: int) -> None:
             )
 
 
-def _batch_hits(state: _State, ev: Evaluation, frame: pd.DataFrame, start: int) -> list[Hit]:
-    """Uniqueness and duplicate rows: rules over the whole input, kept across chunks."""
-    import numpy as np
+@dataclass(frozen=True, slots=True, eq=False)
+class BatchKeys:
+    """What the rules over the whole input (uniqueness, duplicate rows) need of one chunk: per unique column
+    the mask of cells that hold a value and those cells' hashes, and one hash per row."""
 
-    hits: list[Hit] = []
-    rows = len(frame)
+    unique: dict[str, tuple[np.ndarray, np.ndarray]]
+    rows: np.ndarray
+
+
+def batch_keys(contract: Contract, ev: Evaluation, frame: pd.DataFrame) -> BatchKeys:
+    """The hashes of one chunk for `repeat_hits` (keyed: see `pipewarden.data._hashing`)."""
     # Number columns enter the row hash as their bits (see _row_hashes); the rest by pandas' keyed hash.
     hashed = {
         str(name): None
@@ -136,33 +151,37 @@ def _batch_hits(state: _State, ev: Evaluation, frame: pd.DataFrame, start: int) 
         else value_hashes(ev.values.get(str(name), frame[name]))
         for name in frame.columns
     }
-    for spec in state.contract.columns:
+    unique: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for spec in contract.columns:
         if not spec.unique or spec.name not in ev.values:
             continue
-        seen = state.unique.setdefault(spec.name, Seen(state.max_tracked))
         present = ~ev.nulls[spec.name]
-        repeat = np.zeros(rows, dtype=bool)
         keys = hashed[spec.name]
         if keys is None:
             keys = value_hashes(ev.values[spec.name])
-        repeat[present] = seen.repeats(keys[present])
-        if repeat.any():
-            hits.append(
-                Hit(
-                    "PW-DATA-109",
-                    spec.name,
-                    repeat,
-                    f"{spec.name}: value seen in an earlier row",
-                    frame[spec.name],
-                )
-            )
-    if state.duplicate_rows is None:
-        state.duplicate_rows = Seen(state.max_tracked)
+        unique[spec.name] = (present, keys[present])
     columns: list[np.ndarray] = []
     for name, keys in hashed.items():
         columns.append(keys if keys is not None else ev.values[name])
-    combined = row_hashes(columns)
-    duplicate = state.duplicate_rows.repeats(combined)
+    return BatchKeys(unique=unique, rows=row_hashes(columns))
+
+
+def repeat_hits(state: _State, keys: BatchKeys, start: int, cells: Callable[[str], Any]) -> list[Hit]:
+    """Uniqueness and duplicate rows: rules over the whole input, kept across chunks in input order.
+    `cells(column)` gives the chunk's cells of a unique column, shown in the findings."""
+    hits: list[Hit] = []
+    rows = keys.rows.size
+    for name, (present, hashes) in keys.unique.items():
+        seen = state.unique.setdefault(name, Seen(state.max_tracked))
+        repeat = np.zeros(rows, dtype=bool)
+        repeat[present] = seen.repeats(hashes)
+        if repeat.any():
+            hits.append(
+                Hit("PW-DATA-109", name, repeat, f"{name}: value seen in an earlier row", cells(name))
+            )
+    if state.duplicate_rows is None:
+        state.duplicate_rows = Seen(state.max_tracked)
+    duplicate = state.duplicate_rows.repeats(keys.rows)
     if duplicate.any():
         # Accept a duplicate only while the accepted duplicates stay within the contract's fraction of the
         # rows seen so far: x_i = min(x_{i-1} + d_i, ceil(f * (i + 1))), solved in closed form over the chunk.
@@ -186,14 +205,13 @@ def _batch_hits(state: _State, ev: Evaluation, frame: pd.DataFrame, start: int) 
     return hits
 
 
-def _chunk(state: _State, chunk: TableChunk, ev: Evaluation, sinks: Sinks | None) -> None:
-    import numpy as np
-
-    frame = chunk.frame
-    for name in frame.columns:
-        state.columns.setdefault(str(name), None)
-    hits = ev.hits + _batch_hits(state, ev, frame, chunk.start)
-    rejected = np.zeros(len(frame), dtype=bool)
+def account(
+    state: _State, hits: list[Hit], *, columns: list[str], rows: int, start: int, labels: dict[Any, int]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Count one chunk's rows and findings; return its rejected mask, their rows in the chunk and reasons."""
+    for name in columns:
+        state.columns.setdefault(name, None)
+    rejected = np.zeros(rows, dtype=bool)
     for hit in hits:
         rejected |= hit.mask
     index = np.flatnonzero(rejected)
@@ -201,14 +219,32 @@ def _chunk(state: _State, chunk: TableChunk, ev: Evaluation, sinks: Sinks | None
     for hit in hits:
         picked = hit.mask[index]
         reasons[picked] += f"; {hit.rule_id} {hit.reason}"
-    if ev.label_keys is not None:
-        state.labels.update(ev.label_keys.dropna().value_counts().to_dict())
-    _row_findings(state, hits, chunk.start)
-    if sinks is not None:
-        sinks.write(frame, rejected, chunk.start + index, [r.removeprefix("; ") for r in reasons])
-    state.rows += len(frame)
+    state.labels.update(labels)
+    _row_findings(state, hits, start)
+    state.rows += rows
     state.quarantined += int(index.size)
-    state.accepted += len(frame) - int(index.size)
+    state.accepted += rows - int(index.size)
+    return rejected, index, [r.removeprefix("; ") for r in reasons]
+
+
+def label_counts(ev: Evaluation) -> dict[Any, int]:
+    """The chunk's rows per label (as text), for the label-shift finding."""
+    return ev.label_keys.dropna().value_counts().to_dict() if ev.label_keys is not None else {}
+
+
+def _chunk(state: _State, chunk: TableChunk, ev: Evaluation, sinks: Sinks | None) -> None:
+    frame = chunk.frame
+    hits = ev.hits + repeat_hits(state, batch_keys(state.contract, ev, frame), chunk.start, frame.__getitem__)
+    rejected, index, reasons = account(
+        state,
+        hits,
+        columns=[str(name) for name in frame.columns],
+        rows=len(frame),
+        start=chunk.start,
+        labels=label_counts(ev),
+    )
+    if sinks is not None:
+        sinks.write(frame, rejected, chunk.start + index, reasons)
 
 
 def _table_finding(

@@ -11,6 +11,7 @@ bytes with a restricted unpickler.
 from __future__ import annotations
 
 from pipewarden.scan._api import scan_bytes, scan_path
+from pipewarden.scan._dask import scan_path_dask
 from pipewarden.scan._engine import MODEL_SUFFIXES
 from pipewarden.scan._limits import ScanLimits
 from pipewarden.scan._policy import GlobalVerdict, ScanPolicy, Verdict
@@ -28,4 +29,5 @@ __all__ = [
     "safe_load",
     "scan_bytes",
     "scan_path",
+    "scan_path_dask",
 ]
