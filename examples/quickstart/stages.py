@@ -106,14 +106,19 @@ def offer_malicious_model(ctx: Any) -> None:
 
 
 def tamper_with_stored_model(ctx: Any) -> None:
-    """Someone with write access to the store's disk flips one byte of a stored model. The next read
-    must refuse it (the signature and digest no longer match)."""
-    art = ctx.store.put(ctx.input("model"), name="quickstart/drills/model-copy", parents=[])
-    blob = ctx.workspace.root / "store" / art.body_key
+    """Someone with write access to the store's disk puts a copy of the model there and flips one byte of
+    it. When the pipeline's account reads it, the read must be refused (the digest no longer matches)."""
+    from pipewarden.workspace import Workspace
+
+    # The attacker: the workspace's files on disk, not a pipeline account.
+    store = Workspace.open(ctx.workspace_root).store()
+    art = store.put(ctx.input("model"), name="quickstart/drills/model-copy", actor="intruder")
+    blob = ctx.workspace_root / "store" / art.body_key
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x01
     blob.write_bytes(bytes(data))
-    ctx.store.get(art.ref, ctx.workspace.root / "runs" / "tampered-copy.joblib")  # must raise
+    # The victim: this stage's account reads it through the store, which must refuse it.
+    ctx.store.get(art.ref, ctx.workspace_root / "runs" / "tampered-copy.joblib")
 
 
 def read_out_of_scope(ctx: Any) -> None:
@@ -127,8 +132,9 @@ def login_burst(ctx: Any) -> None:
     and the monitor must raise an alert."""
     from pipewarden.errors import AuthenticationFailed
     from pipewarden.identity import Authenticator, Policy
+    from pipewarden.workspace import Workspace
 
-    ws = ctx.workspace
+    ws = Workspace.open(ctx.workspace_root)  # the attacker talks to the login service, like anyone
     auth = Authenticator(
         ws.database(), events=ws.events(), keyring=ws.keyring(), policy=Policy.for_workspace(ws.root)
     )

@@ -316,7 +316,7 @@ def test_the_signature_gate_accepts_only_the_keys_it_names(kit: dict[str, Any]) 
     (kit["root"] / "m.csv").write_text("a\n1\n")
     ws.store().put(kit["root"] / "m.csv", name="t/models/m", actor="op")
     own = ws.public_key().keyid
-    passed = _gated(kit, gate("signature", on="m"), inputs={"m": "t/models/m"})
+    passed = _gated(kit, gate("signature", on="m", signers=[own]), inputs={"m": "t/models/m"})
     assert passed.outcome == "passed"
     other = "ed25519:" + "0" * 64
     refused = _gated(kit, gate("signature", on="m", signers=[other]), inputs={"m": "t/models/m"})
@@ -343,3 +343,107 @@ def test_a_gate_that_cannot_run_blocks_whatever_its_policy(kit: dict[str, Any]) 
         inputs={"batch": _file("batch.csv")},
     )
     assert missing.outcome == "blocked" and "nope.yaml" in missing.gates[0].message
+
+
+def test_an_input_set_aside_whole_is_not_handed_to_the_stage(kit: dict[str, Any]) -> None:
+    (kit["root"] / "evil.pkl").write_bytes(system_call("input-quarantine"))
+    ran = []
+    pipe = Pipeline("t", accounts={"svc-g": [Grant(SERVICE, "t/*")]}, root=kit["root"])
+    pipe.stage(
+        name="g",
+        account="svc-g",
+        inputs={"model": _file("evil.pkl")},
+        gates=[gate("scan", on="model", policy="quarantine")],
+    )(lambda ctx: ran.append(ctx.input("model")))
+    (result,) = pipe.run(workspace=kit["ws"]).stages
+    assert result.outcome == "blocked" and "set aside" in result.reason and ran == []
+
+
+def test_a_drill_runs_after_every_real_stage_and_what_it_stores_is_never_read(kit: dict[str, Any]) -> None:
+    pipe = Pipeline("t", accounts={"svc-g": [Grant(SERVICE, "t/*")]}, root=kit["root"])
+    seen: list[str] = []
+
+    def write(ctx: Any) -> None:
+        ctx.output("m", suffix=".txt").write_text("genuine\n")
+
+    def attack(ctx: Any) -> None:
+        ctx.output("m", suffix=".txt").write_text("ATTACKER\n")  # not stopped: no gate catches it
+
+    pipe.stage(name="drill", account="svc-g", outputs={"m": "t/m"}, expect="blocked")(attack)
+    pipe.stage(name="make", account="svc-g", outputs={"m": "t/m"})(write)
+    pipe.stage(name="use", account="svc-g", inputs={"m": "t/m"})(
+        lambda ctx: seen.append(ctx.input("m").read_text())
+    )
+    result = pipe.run(workspace=kit["ws"])
+    assert [s.name for s in pipe.spec.order()] == ["make", "use", "drill"]
+    assert seen == ["genuine\n"]
+    drill = next(s for s in result.stages if s.name == "drill")
+    assert drill.outcome == "passed" and not drill.met and result.exit_code == 1  # the attack got through
+
+
+def test_an_outcome_comes_from_what_pipewarden_refused_not_from_what_the_code_raised(
+    kit: dict[str, Any],
+) -> None:
+    def pretend(ctx: Any) -> None:
+        raise AccessDenied("nobody refused anything")
+
+    pipe = Pipeline("t", accounts={"svc-g": [Grant(SERVICE, "t/*")]}, root=kit["root"])
+    pipe.stage(name="fake", account="svc-g", expect="denied")(pretend)
+    (result,) = pipe.run(workspace=kit["ws"]).stages
+    assert result.outcome == "failed" and not result.met
+
+
+def test_the_stage_cannot_write_around_its_gates(kit: dict[str, Any]) -> None:
+    tried: list[str] = []
+
+    def sneak(ctx: Any) -> None:
+        tried.append(str(hasattr(ctx.store, "put")))
+        tried.append(str(hasattr(ctx, "workspace")))
+
+    pipe = Pipeline("t", accounts={"svc-g": [Grant(SERVICE, "t/*")]}, root=kit["root"])
+    pipe.stage(name="s", account="svc-g")(sneak)
+    pipe.run(workspace=kit["ws"])
+    assert tried == ["False", "False"]
+
+
+def test_a_check_that_raises_anything_fails_closed(kit: dict[str, Any]) -> None:
+    (kit["root"] / "checks.py").write_text("def boom(path, *, params):\n    raise RuntimeError('bug')\n")
+    result = _gated(
+        kit,
+        gate("custom", on="batch", check="checks.py:boom", policy="warn"),
+        inputs={"batch": _file("batch.csv")},
+    )
+    assert result.outcome == "blocked" and result.gates[0].verdict == "error"
+
+
+def test_planted_rows_are_counted_in_one_numbering_and_rows_that_do_not_exist_are_missed(
+    kit: dict[str, Any],
+) -> None:
+    bad = kit["bad"]
+    pipe = Pipeline("t", accounts={"svc-in": [Grant(SERVICE, "t/*")]}, root=kit["root"])
+    pipe.stage(
+        name="ingest",
+        account="svc-in",
+        inputs={"batch": _file("batch.csv")},
+        outputs={"data": "t/data/batch"},
+        gates=[
+            gate("contract", on="data", contract="contract.yaml", policy="quarantine", catches=bad),
+            # Rows the contract set aside count as caught here too; row 5000 does not exist.
+            gate("screen", on="data", label="label", policy="quarantine", catches=[bad[0], 5000]),
+        ],
+    )(_ingest)
+    (ingest,) = pipe.run(workspace=kit["ws"]).stages
+    contract, screen = ingest.gates
+    assert contract.missed == () and screen.missed == (5000,)
+    # The screen's findings and rows are in the numbering of the table as received.
+    rows = {f.location.row for f in screen.report.findings if f.location.row is not None}
+    assert rows == set(screen.quarantined) and not rows & set(bad)
+
+
+def test_a_stage_whose_account_does_not_exist_stops_the_run_before_it_starts(kit: dict[str, Any]) -> None:
+    from pipewarden.errors import ConfigError
+
+    pipe = Pipeline("t", root=kit["root"])
+    pipe.stage(name="s", account="ghost")(lambda ctx: None)
+    with pytest.raises(ConfigError, match="ghost: no such service account"):
+        pipe.run(workspace=kit["ws"])

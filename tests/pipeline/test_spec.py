@@ -105,6 +105,13 @@ def test_a_pipeline_file_is_read_and_ordered_by_what_each_stage_reads(tmp_path: 
             ("outputs: {model: fraud/models/m}\n    gates", "outputs: {model: ../x}\n    gates"),
             "not a valid artifact name",
         ),
+        (("{type: scan, on: model, fail_on: high}", "{type: scan, on: model, polcy: warn}"), "polcy"),
+        (("contract: c.yaml", "contract: c.yaml\n        lable: churn"), "lable"),
+        (("role: pipeline-service", "role: admin"), "administrators"),
+        (("  svc-a: {grants", "  Svc A: {grants"), "Svc A"),
+        (("inputs: {raw: {file: raw.csv}}", "inputs: {../up: {file: raw.csv}}"), "../up"),
+        (("inputs: {data: fraud/data/raw}", "inputs: {data: fraud/data/raw@1}"), "pins fraud/data/raw@1"),
+        (("{type: scan, on: model, fail_on: high}", "{type: signature, on: model}"), "signers"),
     ],
 )
 def test_a_bad_pipeline_file_is_refused_naming_the_field(

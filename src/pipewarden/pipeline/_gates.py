@@ -16,7 +16,6 @@ the contract check and the rows the screen sees next are counted in one numberin
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipewarden.errors import ConfigError, PipewardenError
+from pipewarden.errors import ConfigError
 from pipewarden.findings import Finding, Location, Report, Severity
 from pipewarden.pipeline._spec import GateSpec, resolve_callable
 
@@ -61,6 +60,7 @@ class Subject:
     artifact: Artifact | None = None
     rows: np.ndarray | None = None  # original row numbers, in the file's order
     withheld: bool = False
+    aside: set[int] = field(default_factory=set)  # original row numbers earlier gates set aside
 
     @property
     def is_table(self) -> bool:
@@ -161,12 +161,20 @@ def _split(subject: Subject, drop: np.ndarray, env: GateEnv, gate: str, reasons:
     out = frame.iloc[np.flatnonzero(drop)].copy()
     out.insert(0, "pw_row", numbers[drop])
     out.insert(1, "pw_reasons", [reasons.get(int(i), "") for i in np.flatnonzero(drop)])
-    env.quarantine_dir.mkdir(parents=True, exist_ok=True)
     target = env.quarantine_dir / f"{env.stage}.{gate}.{subject.name}.csv"
-    out.to_csv(target, index=False)
+    _private(out.to_csv(index=False).encode(), target)
     _write_frame(frame.iloc[np.flatnonzero(~drop)], subject.path)
+    subject.aside.update(int(n) for n in numbers[drop])
     subject.rows = numbers[~drop]
     return target
+
+
+def _private(data: bytes, target: Path) -> None:
+    """Rows set aside hold the data itself: written 0600 in a 0700 folder, as the reports are."""
+    from pipewarden.crypto import write_atomic
+
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomic(target, data, mode=0o600)
 
 
 def _row_rule(finding: Finding) -> bool:
@@ -277,11 +285,11 @@ def _signature(gate: GateSpec, subject: Subject, env: GateEnv) -> _Checked:
     if subject.artifact is None:
         raise ConfigError(f"gate {gate.label}: {subject.name} is not a stored artifact; nothing signed it")
     allowed = gate.settings.get("signers")
-    keys = (
-        {str(k) for k in allowed}
-        if isinstance(allowed, list) and allowed
-        else {env.workspace.public_key().keyid}
-    )
+    if not isinstance(allowed, list) or not allowed:
+        # The workspace's own key signs every write to its store, whoever made it: accepting it by
+        # default would check nothing. The keys must be named.
+        raise ConfigError(f"gate {gate.label}: a signature gate needs 'signers: [KEY-ID, ...]'")
+    keys = {str(k) for k in allowed}
     findings = []
     if subject.artifact.signer not in keys:
         findings.append(
@@ -357,9 +365,9 @@ def _custom(gate: GateSpec, subject: Subject, env: GateEnv) -> _Checked:
         raise ConfigError(f"gate {gate.label}: a custom gate needs 'check: file.py:function'")
     func = resolve_callable(name, root=env.root, where=f"gate {gate.label}.check")
     params = gate.settings.get("params") or {}
-    found = func(subject.path, params=dict(params) if isinstance(params, dict) else {})
-    findings = [f for f in (found or ()) if isinstance(f, Finding)]
-    if found and len(findings) != len(list(found)):
+    found = list(func(subject.path, params=dict(params) if isinstance(params, dict) else {}) or ())
+    findings = [f for f in found if isinstance(f, Finding)]
+    if len(findings) != len(found):
         raise ConfigError(f"gate {gate.label}: {name} must return Finding objects (or nothing)")
     return _Checked(Report.build(command=f"pipeline gate {gate.label}", findings=findings, targets=1))
 
@@ -373,6 +381,22 @@ _CHECKS: dict[str, Callable[[GateSpec, Subject, GateEnv], _Checked]] = {
     "guard": _guard,
     "custom": _custom,
 }
+
+
+def _renumbered(checked: _Checked, subject: Subject) -> _Checked:
+    """Findings name rows in the table as the stage received it, whatever earlier gates set aside."""
+    if subject.rows is None:
+        return checked
+    numbers = subject.rows
+
+    def original(f: Finding) -> Finding:
+        row = f.location.row
+        if row is None or not 0 <= row < numbers.size:
+            return f
+        return f.relocated(replace(f.location, row=int(numbers[row])))
+
+    report = replace(checked.report, findings=tuple(original(f) for f in checked.report.findings))
+    return replace(checked, report=report)
 
 
 def _error(gate: GateSpec, stage: str, subject: Subject, exc: Exception) -> GateResult:
@@ -400,11 +424,12 @@ def _error(gate: GateSpec, stage: str, subject: Subject, exc: Exception) -> Gate
 def run_gate(gate: GateSpec, subject: Subject, env: GateEnv) -> GateResult:
     """Run one gate on `subject` and apply its policy (changing the subject's file when rows are set
     aside). Never raises for what the check found or failed to do: that is in the verdict."""
-    present = None if subject.rows is None else {int(r) for r in subject.rows}
+    aside_before = set(subject.aside)
     try:
         checked = _CHECKS[gate.type](gate, subject, env)
-    except (PipewardenError, OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # whatever stops a check, the gate fails closed
         return _error(gate, env.stage, subject, exc)
+    checked = _renumbered(checked, subject)
     blocking = checked.report.at_or_above(gate.fail_on)
     row_level = subject.is_table and gate.type in ("contract", "screen", "guard")
     # Findings that setting rows aside does not answer (for a table); a file that is no table is set
@@ -425,9 +450,8 @@ def run_gate(gate: GateSpec, subject: Subject, env: GateEnv) -> GateResult:
         verdict = "passed"
     elif not row_level:
         verdict = "quarantined"
-        env.quarantine_dir.mkdir(parents=True, exist_ok=True)
         quarantine_file = env.quarantine_dir / f"{env.stage}.{gate.label}.{subject.path.name}"
-        shutil.copyfile(subject.path, quarantine_file)
+        _private(subject.path.read_bytes(), quarantine_file)
         subject.withheld = True
     elif bad.all():
         verdict = "blocked"  # nothing would be left to go on with
@@ -438,9 +462,9 @@ def run_gate(gate: GateSpec, subject: Subject, env: GateEnv) -> GateResult:
     missed = None
     if gate.catches is not None:
         if row_level:
-            # Caught by this gate, or set aside by an earlier gate of the stage (no longer present).
-            gone = set() if present is None else set(range(max(gate.catches) + 1)) - present
-            missed = tuple(sorted(set(gate.catches) - set(caught) - gone))
+            # Caught by this gate, or set aside by an earlier gate of the stage; a planted row that is
+            # not in the table at all is missed.
+            missed = tuple(sorted(set(gate.catches) - set(caught) - aside_before))
         else:  # a whole file: caught when the gate stopped or set it aside
             missed = () if verdict in ("blocked", "quarantined") else gate.catches
     counts = checked.report.counts()

@@ -269,10 +269,17 @@ def read_provenance(store: GuardedStore, artifact: Artifact, *, trusted: Trusted
     if not store.acting.authorizer.check("artifact.list", f"artifact:{name}").allowed:
         return None
     raw = store.store
-    for version in sorted(raw.versions(name), reverse=True):
-        record = raw.resolve(f"{name}@{version}")
-        if not any(p.name == artifact.name and p.version == artifact.version for p in record.parents):
-            continue
+    records = [raw.resolve(f"{name}@{version}") for version in sorted(raw.versions(name), reverse=True)]
+    records = [
+        r
+        for r in records
+        if any(p.name == artifact.name and p.version == artifact.version for p in r.parents)
+    ]
+    if len(records) > 1:
+        # A stage stores one statement per output; a second one for the same version is not its.
+        refs = ", ".join(r.ref for r in records)
+        raise IntegrityError(f"{artifact.ref}: more than one provenance statement ({refs}); none is trusted")
+    for record in records:
         envelope = store.read_bytes(record.ref)
         payload, signer = open_envelope(
             envelope, trusted=trusted, payload_type=INTOTO_PAYLOAD_TYPE, label=record.ref
@@ -284,6 +291,10 @@ def read_provenance(store: GuardedStore, artifact: Artifact, *, trusted: Trusted
                 statement["_type"] == STATEMENT_TYPE
                 and statement["predicateType"] == SLSA_PROVENANCE
                 and subject == [{"name": artifact.ref, "digest": {"sha256": artifact.digest}}]
+                # Stored by the account it names, which also stored the artifact itself.
+                and statement["predicate"]["buildDefinition"]["internalParameters"]["account"]
+                == record.created_by
+                == artifact.created_by
             )
         except (KeyError, TypeError, json.JSONDecodeError):
             ok = False

@@ -141,7 +141,14 @@ def _ensure_accounts(ws: Workspace, accounts: Sequence[AccountSpec]) -> list[str
     from pipewarden.identity import Access, Accounts, Policy
 
     book = Accounts(ws.database(), events=ws.events())
-    access = Access(ws.database(), policy=Policy.for_workspace(ws.root), events=ws.events())
+    policy = Policy.for_workspace(ws.root)
+    access = Access(ws.database(), policy=policy, events=ws.events())
+    for account in accounts:
+        for grant in account.grants:
+            try:
+                policy.role(grant.role)
+            except ConfigError as exc:
+                raise ConfigError(f"account {account.name}: {exc}") from None
     operator = _operator(ws)
     notes = []
     for account in accounts:
@@ -162,6 +169,25 @@ def _ensure_accounts(ws: Workspace, accounts: Sequence[AccountSpec]) -> list[str
                 "(a pipeline file does not widen an existing account)"
             )
     return notes
+
+
+def _check_stage_accounts(ws: Workspace, spec: PipelineSpec) -> None:
+    """Every stage's account exists and is a service account, before any stage runs."""
+    from pipewarden.errors import IdentityError
+    from pipewarden.identity import Accounts
+
+    book = Accounts(ws.database(), events=ws.events())
+    for name in sorted({s.account for s in spec.stages}):
+        try:
+            principal = book.get(name)
+        except IdentityError:
+            raise ConfigError(
+                f"{spec.source}: account {name}: no such service account; declare it under accounts"
+            ) from None
+        if principal.kind != "service":
+            raise ConfigError(
+                f"{spec.source}: account {name} is not a service account; stages run as services"
+            )
 
 
 # --- running ---------------------------------------------------------------------------------------------
@@ -218,6 +244,7 @@ def run_pipeline(
             workspace if workspace is not None else spec.workspace, create=spec.create_workspace
         )
     notes = _ensure_accounts(ws, spec.accounts)
+    _check_stage_accounts(ws, spec)
     if created:
         notes.insert(
             0, f"created workspace {ws.root} (SQLite, local store, new keys, first admin {FIRST_ADMIN})"
@@ -226,8 +253,18 @@ def run_pipeline(
     run_dir = report_dir or ws.root / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     monitor = _monitor(ws)
-    events = ws.events()
-    events.subscribe(monitor)
+    # The monitor follows the audit log, as `pipewarden monitor run` does: every event of the run reaches
+    # it, whoever emitted it (a stage, the login service, another process on the same workspace).
+    log = ws.audit_log()
+    tail = log.tail(1)
+    cursor = tail[-1].seq if tail else 0
+
+    def follow() -> None:
+        nonlocal cursor
+        for entry in log.records(cursor + 1):
+            monitor.observe(entry.event)
+            cursor = entry.seq
+
     results: dict[str, StageResult] = {}
     pinned: dict[str, str] = {}
     producers = spec.producers()
@@ -235,13 +272,15 @@ def run_pipeline(
         for stage in spec.order():
             result = _run_stage(stage, spec, ws, run_id, run_dir, results, pinned, producers)
             results[stage.name] = result
-            for ref in result.stored:
-                pinned[ArtifactRef.parse(ref).name] = ref
+            if stage.expect == "passed":  # what a drill stored is never what a real stage reads
+                for ref in result.stored:
+                    pinned[ArtifactRef.parse(ref).name] = ref
             _stage_event(ws, spec, result)
+            follow()
             if progress is not None:
                 progress(result)
     finally:
-        events.unsubscribe(monitor)
+        follow()
         monitor.tick()
         monitor.save_state(ws.database())
     alerts = tuple(
@@ -344,10 +383,11 @@ def gate(
     **settings: Any,
 ) -> GateSpec:
     """A gate for `Pipeline.stage` or `pipewarden.stage`: ``gate("scan", on="model", policy="block")``."""
-    from pipewarden.pipeline._spec import GATE_TYPES, POLICIES
+    from pipewarden.pipeline._spec import GATE_TYPES, POLICIES, check_gate_settings
 
     if type not in GATE_TYPES:
         raise ConfigError(f"{type!r} is not a gate type (choose from {', '.join(GATE_TYPES)})")
+    check_gate_settings(type, settings, f"gate {name or type}")
     if policy not in POLICIES:
         raise ConfigError(f"{policy!r} is not a policy (choose from {', '.join(POLICIES)})")
     return GateSpec(

@@ -24,11 +24,12 @@ import yaml
 
 from pipewarden.errors import ConfigError
 from pipewarden.findings import Severity
-from pipewarden.identity import Grant
+from pipewarden.identity import ADMIN_ROLE, Grant
 from pipewarden.store import ArtifactRef
 from pipewarden.store._records import check_name
 
 __all__ = [
+    "GATE_SETTINGS",
     "GATE_TYPES",
     "OUTCOMES",
     "POLICIES",
@@ -37,6 +38,7 @@ __all__ = [
     "InputSpec",
     "PipelineSpec",
     "StageSpec",
+    "check_gate_settings",
     "load_pipeline",
     "resolve_callable",
 ]
@@ -54,6 +56,7 @@ POLICIES = ("block", "quarantine", "warn")
 #: code raised, or an output was not written; ``skipped``: a stage it needs did not pass.
 OUTCOMES = ("passed", "blocked", "denied", "tampered", "failed", "skipped")
 _STAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # input, output and gate names: never a path
 _ROW_FILE = re.compile(r"^(?P<file>[^#]+)#(?P<key>[A-Za-z0-9_.-]+)$")
 
 
@@ -154,6 +157,17 @@ class PipelineSpec:
                     raise _fail(
                         where, f"stage {stage.name}: needs {need}, which is no stage of this pipeline"
                     )
+        for stage in self.stages:
+            for key, spec in stage.inputs.items():
+                if spec.artifact is None:
+                    continue
+                parsed = ArtifactRef.parse(spec.artifact)
+                if parsed.version is not None and writers.get(parsed.name, stage.name) != stage.name:
+                    raise _fail(
+                        where,
+                        f"stage {stage.name}: input {key} pins {spec.artifact}, which stage "
+                        f"{writers[parsed.name]} writes; name it without a version to read this run's",
+                    )
         self.order()  # a cycle is an error now, not at run time
 
     def producers(self) -> dict[str, str]:
@@ -185,7 +199,8 @@ class PipelineSpec:
             if not ready:
                 cycle = ", ".join(s.name for s in remaining)
                 raise _fail(self.source, f"the stages {cycle} wait for each other (a cycle)")
-            first = ready[0]
+            # Drills go last: whatever a drill manages to do, no real stage of the run sees it.
+            first = next((s for s in ready if s.expect == "passed"), ready[0])
             done.append(by_name[first.name])
             placed.add(first.name)
             remaining.remove(first)
@@ -277,6 +292,34 @@ def _rows(value: Any, *, root: Path, where: str) -> tuple[int, ...]:
 
 
 _GATE_KEYS = {"type", "on", "policy", "fail_on", "name", "expect"}
+#: The settings each gate type takes: anything else is a typo that would weaken the gate silently.
+GATE_SETTINGS: dict[str, frozenset[str]] = {
+    "contract": frozenset({"contract"}),
+    "screen": frozenset({"label", "fpr", "checks", "reference", "seed"}),
+    "scan": frozenset(),
+    "deps": frozenset({"db"}),
+    "signature": frozenset({"signers"}),
+    "guard": frozenset({"model", "actions"}),
+    "custom": frozenset({"check", "params"}),
+}
+#: Settings a gate cannot run without.
+GATE_REQUIRED: dict[str, frozenset[str]] = {
+    "contract": frozenset({"contract"}),
+    "signature": frozenset({"signers"}),
+    "guard": frozenset({"model"}),
+    "custom": frozenset({"check"}),
+}
+
+
+def check_gate_settings(kind: str, settings: Mapping[str, Any], where: str) -> None:
+    """`ConfigError` for a setting the gate type does not take, or one it needs that is missing."""
+    unknown = sorted(set(settings) - GATE_SETTINGS[kind])
+    if unknown:
+        allowed = ", ".join(sorted(GATE_SETTINGS[kind] | _GATE_KEYS))
+        raise _fail(f"{where}.{unknown[0]}", f"a {kind} gate has no such setting (it takes {allowed})")
+    missing = sorted(GATE_REQUIRED.get(kind, frozenset()) - set(settings))
+    if missing:
+        raise _fail(f"{where}.{missing[0]}", f"a {kind} gate needs this setting")
 
 
 def _gate(doc: Any, *, stage: str, names: set[str], root: Path, where: str) -> GateSpec:
@@ -301,14 +344,18 @@ def _gate(doc: Any, *, stage: str, names: set[str], root: Path, where: str) -> G
     _only(expect, {"catches"}, f"{where}.expect")
     catches = _rows(expect["catches"], root=root, where=f"{where}.expect.catches") if expect else None
     settings = {k: v for k, v in doc.items() if k not in _GATE_KEYS}
+    check_gate_settings(kind, settings, where)
+    name = str(doc.get("name", ""))
+    if name and not _KEY.match(name):
+        raise _fail(f"{where}.name", "a gate's name is letters, digits, '.', '_' and '-'")
     return GateSpec(
         type=kind,
         on=on,
         policy=policy,
         fail_on=fail_on,
-        name=str(doc.get("name", "")),
         settings=MappingProxyType(settings),
         catches=catches,
+        name=name,
     )
 
 
@@ -351,6 +398,9 @@ def _stage(doc: Any, *, root: Path, where: str) -> StageSpec:
         raise _fail(f"{where}.name", f"{name!r}: lower-case letters, digits, '.', '_' and '-', up to 64")
     where = f"{where.rsplit(': stages[', 1)[0]}: stage {name}"
     inputs = {k: _input(v, f"{where}.inputs.{k}") for k, v in _mapping(doc.get("inputs"), where).items()}
+    for key in [*inputs, *_mapping(doc.get("outputs"), where)]:
+        if not _KEY.match(key):
+            raise _fail(f"{where}.{key}", "input and output names are letters, digits, '.', '_' and '-'")
     outputs: dict[str, str] = {}
     for key, value in _mapping(doc.get("outputs"), f"{where}.outputs").items():
         artifact = value.get("artifact") if isinstance(value, dict) else value
@@ -389,15 +439,27 @@ def _stage(doc: Any, *, root: Path, where: str) -> StageSpec:
 
 
 def _accounts(doc: Any, where: str) -> tuple[AccountSpec, ...]:
+    from pipewarden.identity._patterns import check_name as check_principal
+
     found = []
     for name, value in _mapping(doc, where).items():
+        try:
+            check_principal(name, what="service account")
+        except ConfigError as exc:
+            raise _fail(f"{where}.{name}", str(exc)) from None
         body = _mapping(value, f"{where}.{name}")
         _only(body, {"grants"}, f"{where}.{name}")
         grants = []
         for i, g in enumerate(body.get("grants") or []):
             gd = _mapping(g, f"{where}.{name}.grants[{i}]")
             _only(gd, {"role", "scope"}, f"{where}.{name}.grants[{i}]")
-            grants.append(Grant(_text(gd, "role", f"{where}.{name}.grants[{i}]"), str(gd.get("scope", "*"))))
+            role = _text(gd, "role", f"{where}.{name}.grants[{i}]")
+            if role == ADMIN_ROLE:
+                raise _fail(
+                    f"{where}.{name}.grants[{i}].role",
+                    "a pipeline file does not make administrators; give the account the narrowest role",
+                )
+            grants.append(Grant(role, str(gd.get("scope", "*"))))
         if not grants:
             raise _fail(f"{where}.{name}", "a service account needs at least one grant (deny by default)")
         found.append(AccountSpec(name, tuple(grants)))

@@ -46,7 +46,7 @@ from pipewarden.pipeline._provenance import (
 from pipewarden.pipeline._spec import GateSpec, InputSpec, StageSpec
 
 if TYPE_CHECKING:
-    from pipewarden.events import Acting
+    from pipewarden.events import Acting, Event
     from pipewarden.store import Artifact, GuardedStore
     from pipewarden.workspace import Workspace
 
@@ -112,16 +112,18 @@ class StageContext:
         self.account = run.spec.account
         self.params: Mapping[str, Any] = run.spec.params
         self.run_id = run.run_id
-        self.workspace = run.workspace
+        #: The workspace's folder (a path, not its keys: stage code gets no signing key or database).
+        self.workspace_root = run.workspace.root
         #: The pipeline file's folder: relative paths in parameters are meant from here.
         self.root = run.root
         self.facts: dict[str, Any] = {}
         self.messages: list[str] = []
 
     @property
-    def store(self) -> GuardedStore:
-        """The artifact store as this stage's service account: every read and write authorized and audited."""
-        return self._run.store
+    def store(self) -> ReadOnlyStore:
+        """The artifact store as this stage's service account, for reading: every read authorized and
+        audited. Writes go through `output` only, so every stored artifact has passed the gates."""
+        return ReadOnlyStore(self._run.store)
 
     @property
     def inputs(self) -> Mapping[str, Path]:
@@ -151,6 +153,25 @@ class StageContext:
     def log(self, message: str) -> None:
         self.messages.append(message)
         logger.info("stage %s: %s", self.name, message)
+
+
+class ReadOnlyStore:
+    """A stage's view of the store: reads, listings and verification as its account; no writes."""
+
+    def __init__(self, store: GuardedStore) -> None:
+        self._store = store
+
+    def get(self, ref: str, dest: str | Path) -> Artifact:
+        return self._store.get(ref, dest)
+
+    def read_bytes(self, ref: str) -> bytes:
+        return self._store.read_bytes(ref)
+
+    def artifacts(self, name: str | None = None) -> list[Artifact]:
+        return self._store.artifacts(name)
+
+    def lineage(self, ref: str) -> Any:
+        return self._store.lineage(ref)
 
 
 def _suffix(artifact: Artifact) -> str:
@@ -200,6 +221,11 @@ class StageRun:
         self.context: StageContext | None = None
         self.result: StageResult | None = None
         self.started = datetime.now(UTC)
+        #: What pipewarden itself refused during the stage (by event), so an outcome is never taken
+        #: from an exception the stage's own code raised.
+        self.refusals: list[str] = []
+        self.stopped = False  # a gate of this stage stopped it
+        self.preflight_refused = False
         self._scratch: Path | None = None
         self._acting: Acting | None = None
         self._store: GuardedStore | None = None
@@ -243,8 +269,19 @@ class StageRun:
 
     # --- in ------------------------------------------------------------------------------------------
 
+    def _observe(self, event: Event) -> None:
+        if event.actor != self.spec.account:
+            return
+        if event.outcome == "denied" and "rule" in event.attributes:
+            self.refusals.append("denied")
+        elif event.outcome == "error" and event.attributes.get("reason") == "integrity":
+            self.refusals.append("tampered")
+        elif event.outcome == "denied" and event.attributes.get("reason") == "scan":
+            self.refusals.append("refused")
+
     def open(self) -> StageContext:
         """Read the inputs and run the input gates; raises what stops the stage (recorded in `result`)."""
+        self.workspace.events().subscribe(self._observe)
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._scratch = Path(tempfile.mkdtemp(prefix=f".{self.spec.name}.", dir=self.run_dir))
@@ -255,6 +292,11 @@ class StageRun:
             for gate in self.spec.gates:
                 if gate.on in self.spec.inputs:
                     self._gate(gate, self.subjects[gate.on])
+            withheld = [n for n in self.spec.inputs if self.subjects[n].withheld]
+            if withheld:
+                # A file set aside whole is not handed to the stage: without it, the stage cannot run.
+                self.stopped = True
+                raise GateBlocked(f"stage {self.spec.name}: input {withheld[0]} was set aside by its gate")
             self.context = StageContext(self)
             return self.context
         except BaseException as exc:
@@ -306,6 +348,7 @@ class StageRun:
         )
         result = run_gate(gate, subject, env)
         self.gates.append(result)
+        self.stopped = self.stopped or result.stops
         counts = result.report.counts()
         self.acting.emit(
             action,
@@ -345,9 +388,9 @@ class StageRun:
         commit = git_commit(self.root)
         code = self.code if self.code is not None else code_digests(self.spec.run)
         files = {
-            k: self.root / s.file
+            k: s.file if s.file.is_absolute() else self.root / s.file
             for k, s in self.spec.inputs.items()
-            if s.file is not None and not s.file.is_absolute()
+            if s.file is not None
         }
         parents = [a.ref for a in self.inputs_read]
         for name in keep:
@@ -385,11 +428,29 @@ class StageRun:
                 self.subjects[name].path, policy=self.workspace._scan_policy(), assume_model=False
             )
             if report.at_or_above(Severity.parse(threshold)):
+                self.preflight_refused = True
                 raise ArtifactRefused(
                     f"{self.subjects[name].path.name}: the store would refuse output {name} "
                     f"(scan findings at or above {threshold}); nothing of this stage was stored",
                     report=report,
                 )
+
+    def _classify(self, exc: BaseException | None) -> tuple[str, str]:
+        """The outcome, from what pipewarden itself did: a gate that stopped the stage, a refusal the
+        authorizer or the store recorded. The same exception raised by the stage's own code is a
+        failure, never a blocked, denied or tampered outcome a drill could be credited with."""
+        if exc is None:
+            return "passed", ""
+        text = str(exc)
+        if isinstance(exc, GateBlocked) and self.stopped:
+            return "blocked", text
+        if isinstance(exc, ArtifactRefused) and (self.preflight_refused or "refused" in self.refusals):
+            return "blocked", f"the store refused it: {text}"
+        if isinstance(exc, AccessDenied) and "denied" in self.refusals:
+            return "denied", text
+        if isinstance(exc, IntegrityError) and "tampered" in self.refusals:
+            return "tampered", text
+        return "failed", f"{type(exc).__name__}: {text}"
 
     def close(self, exc: BaseException | None) -> StageResult:
         """Finish the stage (when its code returned) and record how it ended."""
@@ -402,9 +463,10 @@ class StageRun:
         except Exception as raised:
             exc = raised
         finally:
+            self.workspace.events().unsubscribe(self._observe)
             if self._scratch is not None:
                 shutil.rmtree(self._scratch, ignore_errors=True)
-        outcome, reason = _classify(exc)
+        outcome, reason = self._classify(exc)
         context = self.context
         self.result = StageResult(
             name=self.spec.name,
@@ -422,21 +484,6 @@ class StageRun:
             log=tuple(context.messages) if context else (),
         )
         return self.result
-
-
-def _classify(exc: BaseException | None) -> tuple[str, str]:
-    if exc is None:
-        return "passed", ""
-    text = str(exc)
-    if isinstance(exc, GateBlocked):
-        return "blocked", text
-    if isinstance(exc, ArtifactRefused):
-        return "blocked", f"the store refused it: {text}"
-    if isinstance(exc, AccessDenied):
-        return "denied", text
-    if isinstance(exc, IntegrityError):
-        return "tampered", text
-    return "failed", f"{type(exc).__name__}: {text}"
 
 
 def _caller_code() -> list[dict[str, Any]]:
