@@ -456,6 +456,11 @@ def check(
         if sinks is not None:
             sinks.abort()
         raise
+    return check_result(state, quarantine_path, output_path)
+
+
+def check_result(state: _State, quarantine_path: Path | None, output_path: Path | None) -> CheckResult:
+    """The result of a finished check: row findings, then table findings, and the accounting."""
     # Rows in input order within each rule, whatever the chunk size: two runs render the same report.
     rows = sorted(state.findings, key=lambda f: (f.rule_id, f.location.row or 0, f.location.column or ""))
     findings = [*rows, *_table_findings(state, quarantine_path, output_path)]

@@ -32,9 +32,9 @@ from pipewarden.data._check import (
     BatchKeys,
     CheckResult,
     _State,
-    _table_findings,
     account,
     batch_keys,
+    check_result,
     label_counts,
     repeat_hits,
 )
@@ -329,16 +329,7 @@ def check_dask(
         if sinks is not None:
             sinks.abort()
         raise
-    rows = sorted(state.findings, key=lambda f: (f.rule_id, f.location.row or 0, f.location.column or ""))
-    findings = [*rows, *_table_findings(state, quarantine_path, output_path)]
-    return CheckResult(
-        report=Report.build(command="data check", findings=findings, targets=1),
-        rows=state.rows,
-        accepted=state.accepted,
-        quarantined=state.quarantined,
-        quarantine=quarantine_path,
-        output=output_path,
-    )
+    return check_result(state, quarantine_path, output_path)
 
 
 def _run(
