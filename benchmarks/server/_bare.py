@@ -10,6 +10,11 @@ that do the same library work as the secure ones and nothing else:
 - ``GET /v1/artifacts/{name}/versions/{version}``: ``ArtifactStore.resolve(NAME@VERSION)`` (the
   manifest read and its signature checked) and the same JSON (``routes._common.artifact_json``), as the
   secure route does, without a credential, a policy decision or an event;
+- ``POST /v1/models/{name}/predict``: the same model, loaded the same way and once (`routes._models`'s
+  `ModelCache`: read from the store, verified, its scan checked, scanned again, `safe_load`ed, the
+  inference guard fitted on the data set in its lineage) and answered by the same function
+  (`routes._models.answer`: the guard's verdict on each row, then the model's prediction), with the
+  guard's per-caller watch keyed by one fixed name; no credential, no policy decision, no event;
 - ``PUT /raw/{name}``: the request body streamed to a file in DIR (no scan, no encryption, no
   signature); ``GET /raw/{name}``: a file of DIR, streamed as it is (no verification, no decryption).
 
@@ -34,16 +39,26 @@ from sqlalchemy import text
 
 from pipewarden.server import ServerSettings
 from pipewarden.server._hardening import BodyLimit, RateLimit, SecurityHeaders
+from pipewarden.server._state import ServerState
 from pipewarden.server._tls import TlsFiles, server_context
 from pipewarden.server.routes._common import artifact_json
+from pipewarden.server.routes._models import ModelCache, PredictBody, answer
 from pipewarden.store import ArtifactRef
 from pipewarden.workspace import Workspace
+
+#: The name the guard's query-pattern watch keys the bare server's calls by (the secure server: the
+#: authenticated principal's).
+CALLER = "stage"
 
 
 def bare_app(ws: Workspace, files: Path, *, hardened: bool, settings: ServerSettings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     db = ws.database()
     store = ws.store()
+    # What the model cache reads the workspace and its store from; nothing else of it is used here.
+    served_by = ServerState(workspace=ws, settings=settings)
+    app.state.pipewarden = served_by
+    models = ModelCache()
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -54,6 +69,10 @@ def bare_app(ws: Workspace, files: Path, *, hardened: bool, settings: ServerSett
     @app.get("/v1/artifacts/{name:path}/versions/{version}")
     def metadata(name: str, version: int) -> dict[str, Any]:
         return artifact_json(store.resolve(ArtifactRef(name, version)))
+
+    @app.post("/v1/models/{name:path}/predict")
+    def predict(name: str, body: PredictBody) -> dict[str, Any]:
+        return answer(models.get(served_by, name, None), body.rows, caller=CALLER)
 
     @app.put("/raw/{name}", status_code=201)
     async def upload(name: str, request: Request) -> dict[str, Any]:
@@ -72,9 +91,7 @@ def bare_app(ws: Workspace, files: Path, *, hardened: bool, settings: ServerSett
 
     if hardened:
         from pipewarden.server._problems import install_handlers
-        from pipewarden.server._state import ServerState
 
-        app.state.pipewarden = ServerState(workspace=ws, settings=settings)  # what the handlers read
         install_handlers(app)
         app.add_middleware(RateLimit, per_minute=settings.rate_per_minute, exempt=("/healthz",))
         app.add_middleware(

@@ -1,8 +1,9 @@
 """What bench_server.py runs against: the workspace, and the three server processes over it.
 
 The workspace is made the way an operator makes one (an administrator who enrolled TOTP, a pipeline
-service account with an API token the administrator made, one stored artifact) with the
-`--tls auto` certificate for 127.0.0.1. The secure server is `pipewarden serve` itself; the bare
+service account with an API token the administrator made, one stored artifact, and a small
+scikit-learn model stored, scanned and signed with the data set it was trained on in its lineage)
+with the `--tls auto` certificate for 127.0.0.1. The secure server is `pipewarden serve` itself; the bare
 ones are _bare.py. Each is a process of its own, its output in a log file under .work/.
 """
 
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -25,6 +27,11 @@ WORK = HERE / ".work"
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
 ARTIFACT = "fraud/models/clf.json"
+#: The model predictions are asked of, and the data set in its lineage (the guard is fitted on it).
+MODEL = "fraud/models/scorer"
+TRAINING_DATA = "fraud/data/train"
+#: One row, well inside the training data: the guard passes it and the model answers.
+PREDICT_ROW = {"f1": 0.42, "f2": -0.17}
 PASSWORD = "cobalt lantern meadow quince"  # noqa: S105  # a throwaway workspace's administrator
 #: Requests per minute per address and per credential: out of the way of 8 clients on one address
 #: (the limiter has tests of its own).
@@ -66,8 +73,31 @@ def make_workspace(root: Path) -> Setup:
     source = root / "clf.json"
     source.write_bytes(b'{"layers": [4, 8, 1], "weights": [0.125, -0.5, 0.75]}')
     ws.store().put(source, name=ARTIFACT, actor="bench")
+    store_model(ws.store(), root)
     files = auto_certificate(ws.root / "tls", hosts=[HOST])
     return Setup(ws.root, files.cert, files.key, token)
+
+
+def store_model(store: Any, root: Path) -> str:
+    """A logistic regression trained on 300 generated rows, stored (scanned, signed) with its training
+    data as its parent, as `tests/server/test_data_and_models.py` sets one up; its reference."""
+    import joblib
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 2))
+    frame = pd.DataFrame({"f1": x[:, 0].round(4), "f2": x[:, 1].round(4), "label": (x.sum(axis=1) > 0) * 1})
+    data = root / "train.csv"
+    frame.to_csv(data, index=False)
+    data_ref = store.put(data, name=TRAINING_DATA, actor="bench").ref
+    model_path = root / "scorer.joblib"
+    joblib.dump(LogisticRegression().fit(frame[["f1", "f2"]], frame["label"]), model_path)
+    art = store.put(model_path, name=MODEL, actor="bench", parents=[data_ref])
+    if not art.scan.scanned or art.scan.findings:
+        raise SystemExit(f"{art.ref}: the store's scan did not pass the benchmark's model")
+    return str(art.ref)
 
 
 # --------------------------------------------------------------------------- the servers

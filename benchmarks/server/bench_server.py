@@ -1,7 +1,8 @@
 """pipewarden's HTTPS server against the limit: the same app with no authentication, authorization or audit.
 
-    python benchmarks/server/bench_server.py                          # about 4 minutes
+    python benchmarks/server/bench_server.py                          # about 7 minutes
     python benchmarks/server/bench_server.py --size-mb 64 --rounds 1 --seconds 3   # a quick run
+    python benchmarks/server/bench_server.py --no-streaming --rounds 1 --seconds 3  # requests only
 
 Three servers over one workspace (SQLite database, local store), each a process of its own on
 loopback, each over TLS with the workspace's `--tls auto` certificate and uvicorn configured the way
@@ -17,10 +18,14 @@ Requests: 8 client threads in this process, each with a keep-alive HTTPS connect
 for --seconds after 1 s of warm-up, for each route and server, --rounds times in an order that
 alternates; the table gives the median round. Then one client alone against the secure and the bare
 server: its latency is each request's own time, with no queue behind seven others. Routes:
-`GET /healthz` (public; one database round trip) and `GET /v1/artifacts/{name}/versions/{version}`
+`GET /healthz` (public; one database round trip), `GET /v1/artifacts/{name}/versions/{version}`
 (a version's metadata: the secure server authenticates the bearer token, authorizes `artifact.list`,
 reads the manifest and checks its signature, and appends one audit event; the bare server reads the
-manifest and checks its signature).
+manifest and checks its signature) and `POST /v1/models/{name}/predict` with one row (a small
+scikit-learn model stored, signed and scanned, with the data set it was trained on in its lineage:
+both servers load it once the same way and answer through the inference guard; the secure server also
+authenticates, authorizes `model.predict` and appends one audit event). Before and after the
+measurements each server answers one prediction, which must agree.
 
 Streaming: a 64 MiB file and a --size-mb one of random bytes (the two sizes show whether the server's
 memory follows the size) uploaded (`PUT /v1/artifacts/...`: scanned, encrypted,
@@ -35,6 +40,7 @@ benchmarks/server/.work/, removed at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -54,7 +60,16 @@ REPO_ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent / "scan"))
 sys.path.insert(0, str(HERE))
 import _harness as scan_harness  # noqa: E402  (benchmarks/scan/_harness.py)
-from _servers import ARTIFACT, WORK, Server, Setup, make_workspace, start_servers  # noqa: E402
+from _servers import (  # noqa: E402
+    ARTIFACT,
+    MODEL,
+    PREDICT_ROW,
+    WORK,
+    Server,
+    Setup,
+    make_workspace,
+    start_servers,
+)
 from _streaming import measure_streaming  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -66,7 +81,12 @@ SERVERS = ("secure", "bare", "bare + middleware")
 #: The concurrent load of the targets (8 clients, every server), and one client alone: its latency is
 #: each request's own time, with no queueing behind the others.
 PASSES = ((CLIENTS, SERVERS), (1, ("secure", "bare")))
-ROUTES = {"healthz": "/healthz", "metadata": f"/v1/artifacts/{ARTIFACT}/versions/1"}
+#: Each route measured: its method, path and JSON body (None: no body).
+ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "healthz": ("GET", "/healthz", None),
+    "metadata": ("GET", f"/v1/artifacts/{ARTIFACT}/versions/1", None),
+    "predict": ("POST", f"/v1/models/{MODEL}/predict", {"rows": [PREDICT_ROW]}),
+}
 
 
 # --------------------------------------------------------------------------- requests
@@ -74,15 +94,16 @@ ROUTES = {"healthz": "/healthz", "metadata": f"/v1/artifacts/{ARTIFACT}/versions
 
 def hammer(
     server: Server,
-    path: str,
+    route: tuple[str, str, dict[str, Any] | None],
     *,
     clients: int,
     headers: dict[str, str],
     context: ssl.SSLContext,
     seconds: float,
 ) -> dict[str, Any]:
-    """`clients` threads with keep-alive connections calling `path` for WARMUP + `seconds`; only the
+    """`clients` threads with keep-alive connections calling `route` for WARMUP + `seconds`; only the
     requests started after the warm-up count."""
+    method, path, body = route
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     start = time.monotonic()
@@ -93,7 +114,7 @@ def hammer(
             url = server.url(path)
             while (now := time.monotonic()) < until:
                 try:
-                    ok = http.get(url).status_code == 200
+                    ok = http.request(method, url, json=body).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if now >= counted_from:
@@ -129,6 +150,30 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def predict_answers(
+    servers: dict[str, Server], setup: Setup, context: ssl.SSLContext, *, strict: bool = True
+) -> dict[str, Any]:
+    """One predict call to each server: before anything is measured (the model is loaded, once per
+    server, and the answers must agree: the row is valid, the prediction the same), and after."""
+    headers = {"authorization": f"Bearer {setup.token}"}
+    method, path, body = ROUTES["predict"]
+    answers: dict[str, Any] = {}
+    for label, server in servers.items():
+        response = httpx.request(
+            method, server.url(path), json=body, headers=headers, verify=context, timeout=120
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"{label} POST {path}: {response.status_code} {response.text[:500]}")
+        row = response.json()["rows"][0]
+        answers[label] = {k: row[k] for k in ("verdict", "action", "prediction")}
+    if strict and (
+        len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1
+        or any(a["action"] == "refuse" for a in answers.values())
+    ):
+        raise SystemExit(f"the servers' predictions differ or were refused: {answers}")
+    return answers
+
+
 def measure_requests(
     servers: dict[str, Server], setup: Setup, context: ssl.SSLContext, *, rounds: int, seconds: float
 ) -> dict[str, Any]:
@@ -140,11 +185,11 @@ def measure_requests(
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for round_number in range(rounds):
             order = list(labels) if round_number % 2 == 0 else list(reversed(labels))
-            for route, path in ROUTES.items():
+            for route, spec in ROUTES.items():
                 for label in order:
                     run = hammer(
                         servers[label],
-                        path,
+                        spec,
                         clients=clients,
                         headers=headers,
                         context=context,
@@ -180,14 +225,25 @@ def breakdown(setup: Setup, *, calls: int = 300) -> list[dict[str, Any]]:
     """Where a metadata request's library time goes: each step the secure route takes, called alone in
     this process (one thread, the servers stopped), `calls` times after a warm-up."""
     from pipewarden.events import Acting, Actor
-    from pipewarden.identity import Authenticator, Policy
+    from pipewarden.identity import Authenticator, Policy, TokenCache
+    from pipewarden.server import ServerSettings
+    from pipewarden.server._state import ServerState
+    from pipewarden.server.routes._models import ModelCache, answer
     from pipewarden.store import ArtifactRef
     from pipewarden.workspace import Workspace
 
     ws = Workspace.open(setup.ws)
     events = ws.events()
     policy = Policy.for_workspace(ws.root)
-    auth = Authenticator(ws.database(), events=events, keyring=ws.keyring(), policy=policy)
+    # As the server makes it: tokens that worked are kept in memory for the settings' lifetime.
+    auth = Authenticator(
+        ws.database(),
+        events=events,
+        keyring=ws.keyring(),
+        policy=policy,
+        token_cache=TokenCache(lifetime=ServerSettings(tls_auto=True).token_cache_seconds),
+    )
+    uncached = Authenticator(ws.database(), events=events, keyring=ws.keyring(), policy=policy)
     subject = auth.authenticate_token(setup.token, origin="http:127.0.0.1")
     acting = Acting(
         actor=Actor(subject.name, subject.kind, "http:127.0.0.1", token_id=subject.token_id),
@@ -196,11 +252,18 @@ def breakdown(setup: Setup, *, calls: int = 300) -> list[dict[str, Any]]:
     )
     store = ws.store()
     ref = ArtifactRef(ARTIFACT, 1)
+    served_by = ServerState(workspace=ws, settings=ServerSettings(workspace=ws.root, tls_auto=True))
+    models = ModelCache()
     steps = [
         (
-            "authenticate the bearer token (a read transaction)",
+            "authenticate the bearer token, from the token cache (a hit: within its lifetime)",
             "secure",
             lambda: auth.authenticate_token(setup.token, origin="http:127.0.0.1"),
+        ),
+        (
+            "authenticate the bearer token from the database (a read transaction: a miss)",
+            "secure",
+            lambda: uncached.authenticate_token(setup.token, origin="http:127.0.0.1"),
         ),
         (
             "decide the policy (artifact.list)",
@@ -208,6 +271,11 @@ def breakdown(setup: Setup, *, calls: int = 300) -> list[dict[str, Any]]:
             lambda: acting.authorize("artifact.list", f"artifact:{ARTIFACT}"),
         ),
         ("read the manifest, check its signature", "both", lambda: store.resolve(ref)),
+        (
+            "predict: the loaded model for one row, the guard's verdict, the model's answer",
+            "both",
+            lambda: answer(models.get(served_by, MODEL, None), [PREDICT_ROW], caller=subject.name),
+        ),
         (
             "append the audit event (a write transaction, fsync)",
             "secure",
@@ -225,7 +293,35 @@ def breakdown(setup: Setup, *, calls: int = 300) -> list[dict[str, Any]]:
         rows.append(
             {"step": label, "done_by": where, "ms": 1000 * wall, "cpu_ms": 1000 * (_own_cpu() - cpu) / calls}
         )
+    rows.append(_appends_at_once(acting, threads=CLIENTS, calls=calls))
     return rows
+
+
+def _appends_at_once(acting: Any, *, threads: int, calls: int) -> dict[str, Any]:
+    """`threads` threads appending `calls` events between them, each waiting for its own to be
+    durable, as concurrent requests do: the audit log commits what arrives together in one transaction."""
+    per_thread = max(1, calls // threads)
+    start = threading.Barrier(threads + 1)
+
+    def writer() -> None:
+        start.wait()
+        for _ in range(per_thread):
+            acting.emit("artifact.list", f"artifact:{ARTIFACT}", "allowed", {"version": 1})
+
+    workers = [threading.Thread(target=writer) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    cpu, started = _own_cpu(), time.perf_counter()
+    start.wait()
+    for w in workers:
+        w.join()
+    wall, count = time.perf_counter() - started, per_thread * threads
+    return {
+        "step": f"append the audit event, {threads} threads at once (group commit), per event",
+        "done_by": "secure",
+        "ms": 1000 * wall / count,
+        "cpu_ms": 1000 * (_own_cpu() - cpu) / count,
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -301,6 +397,8 @@ def render(data: dict[str, Any]) -> str:
                 f"| {clients} | {route} | {v['throughput_ratio']:.2f} | {_met(v['ratio_met'])} | "
                 f"{v['p99_added_ms']:.2f} | {_met(v['p99_met'])} |"
             )
+    lines += ["", "One row's answer from each server (the guard's verdict and the model's prediction):", ""]
+    lines += [f"- {label}: `{answer}`" for label, answer in data["predict_answers"].items()]
     lines += [
         "",
         "## Streaming a large artifact",
@@ -309,6 +407,8 @@ def render(data: dict[str, Any]) -> str:
         "peak (MiB) | above before (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if not data["streaming"]:
+        lines.append("| not measured in this run (--no-streaming) | | | | | | | | |")
     for r in data["streaming"]:
         first = f"{r['first_byte_s']:.2f}" if r.get("first_byte_s") is not None else "-"
         lines.append(
@@ -318,10 +418,11 @@ def render(data: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "## Where a metadata request's library time goes",
+        "## Where a request's library time goes",
         "",
-        "Each step of the secure route alone, in one thread of the benchmark's process, the servers "
-        "stopped (mean of 300 calls after a warm-up):",
+        "Each step of the secure routes alone, in one thread of the benchmark's process, the servers "
+        "stopped (mean of 300 calls after a warm-up); the last row: the same appends from "
+        f"{CLIENTS} threads at once, per event:",
         "",
         "| step | done by | ms per call | CPU ms per call |",
         "| --- | --- | ---: | ---: |",
@@ -343,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every request measurement")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per round")
     parser.add_argument("--keep", action="store_true", help="keep benchmarks/server/.work/")
+    parser.add_argument("--no-streaming", action="store_true", help="measure the requests only")
     args = parser.parse_args(argv)
     if args.size_mb < 1 or args.rounds < 1 or args.seconds <= 0:
         parser.error("--size-mb and --rounds are at least 1, --seconds is positive")
@@ -353,12 +455,16 @@ def main(argv: list[str] | None = None) -> int:
     setup = make_workspace(WORK)
     context = ssl.create_default_context(cafile=str(setup.cert))
     servers = start_servers(setup, context)
+    streaming: list[dict[str, Any]] = []
     try:
+        answers = predict_answers(servers, setup, context)
         print("requests:", file=sys.stderr)
         requests = measure_requests(servers, setup, context, rounds=args.rounds, seconds=args.seconds)
-        print("streaming:", file=sys.stderr)
-        sizes = sorted({min(64, args.size_mb), args.size_mb})
-        streaming = measure_streaming(servers, setup, context, sizes=sizes)
+        answers_after = predict_answers(servers, setup, context, strict=False)
+        if not args.no_streaming:
+            print("streaming:", file=sys.stderr)
+            sizes = sorted({min(64, args.size_mb), args.size_mb})
+            streaming = measure_streaming(servers, setup, context, sizes=sizes)
     finally:
         for server in servers.values():
             server.stop()
@@ -375,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load average (1 min) at the end of each request measurement: {min(loads):.2f} to {max(loads):.2f} "
         f"on {os.cpu_count()} CPUs"
     ]
+    if answers_after != answers:
+        notes.append(f"after the request measurements the predict answers were {answers_after}")
     for server in servers.values():
         log = server.log.read_text(errors="replace")
         if "Traceback" in log:
@@ -394,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "targets": {"throughput_ratio": TARGET_RATIO, "p99_added_ms": TARGET_P99_MS},
         "requests": requests,
+        "predict_answers": answers,
         "streaming": streaming,
         "breakdown": steps,
         "notes": notes,

@@ -16,7 +16,7 @@ from pipewarden.errors import ConfigError, DatabaseError
 def test_schema_is_current_and_reopening_changes_nothing(database: Database, database_url: str) -> None:
     with database.transaction(write=False) as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0002"
+    assert version == "0003"
     again = Database.open(database_url)
     with again.transaction(write=False) as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1

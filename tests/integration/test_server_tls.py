@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 from pipewarden.cli import app as cli_app
 from pipewarden.errors import ConfigError
 from pipewarden.server import ServerSettings, create_app
-from pipewarden.server._tls import TlsFiles, auto_certificate, fingerprint, server_context
+from pipewarden.server._tls import TlsFiles, TlsScopeProtocol, auto_certificate, fingerprint, server_context
 from pipewarden.workspace import Workspace
 
 HOST = "127.0.0.1"
@@ -85,6 +85,7 @@ def serving(app: object, context: ssl.SSLContext, files: TlsFiles) -> Iterator[i
         ssl_certfile=str(files.cert),
         ssl_keyfile=str(files.key),
         log_level="warning",
+        http=TlsScopeProtocol,  # the client certificate, into each request's scope
     )
     config.load()
     config.ssl = context

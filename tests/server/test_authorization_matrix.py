@@ -38,6 +38,10 @@ GRANTED_AT = {
 }
 OTHER = "svc-other"  # a service account whose tokens the matrix's principals try to list and revoke
 OTHER_ROLE = "viewer"
+TARGET = "svc-target"  # a service account the account routes act on: disabled, enabled, granted roles
+TARGET_USER = "uma"  # a user whose second factor the administrator resets
+TARGET_ROLE = "viewer"
+FINGERPRINT = "3f" * 32  # a client certificate's SHA-256, registered to nobody
 CLEAN_JSON = b'{"weights": [0.25, 0.5]}'
 
 META = "/v1/artifacts/{name:path}/versions/{version}"
@@ -125,6 +129,22 @@ def _contract_check(m: Matrix, c: Cell) -> list[tuple[str, str]]:
     return [("artifact.read", f"artifact:{c.variant}/contracts/c.yaml")]
 
 
+def _control(name: str) -> Callable[[Matrix, Cell], list[tuple[str, str]]]:
+    """Acting on `name`'s account: user.update on it, and role.grant on the role it holds."""
+    return lambda m, c: [("user.update", f"user:{name}"), ("role.grant", f"role:{TARGET_ROLE}")]
+
+
+def _bound(m: Matrix, c: Cell) -> dict[str, str]:
+    """A binding to revoke, made again if a call took it (in the database directly, as the operator's
+    setup: the call's own events are the only ones its window may hold)."""
+    from pipewarden.identity._bindings import bindings, grant
+
+    with m.kit.ws.database().transaction() as conn:
+        if not any(b.scope == "project:spare" for b in bindings(conn, subject=TARGET)):
+            grant(conn, subject=TARGET, role=TARGET_ROLE, scope="project:spare", granted_by="root")
+    return {"subject": TARGET, "scope": "project:spare"}
+
+
 #: One recipe per route of the table, by (method, path template).
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/healthz"): Recipe(ok=200),
@@ -133,6 +153,58 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("DELETE", "/v1/session"): Recipe(ok=400),
     ("GET", "/v1/whoami"): Recipe(ok=200),
     ("GET", "/v1/users"): Recipe(ok=200),
+    ("PUT", "/v1/users/{name}"): Recipe(
+        ok=201,
+        params=lambda m, c: {"name": "newcomer"},
+        json_body={"password": PASSWORD, "grants": [{"role": "viewer", "scope": "project:fraud"}]},
+    ),
+    # Acting on someone else's account is the identity part's decision: user.update and role.grant on
+    # each role the account holds.
+    ("POST", "/v1/users/{name}/disable"): Recipe(
+        ok=200, params=lambda m, c: {"name": TARGET}, checks=_control(TARGET)
+    ),
+    ("POST", "/v1/users/{name}/enable"): Recipe(
+        ok=200, params=lambda m, c: {"name": TARGET}, checks=_control(TARGET)
+    ),
+    ("DELETE", "/v1/users/{name}/mfa"): Recipe(
+        ok=200, params=lambda m, c: {"name": TARGET_USER}, checks=_control(TARGET_USER)
+    ),
+    ("GET", "/v1/roles"): Recipe(ok=200),
+    ("GET", "/v1/bindings"): Recipe(ok=200, query=lambda m, c: {"subject": OTHER}),
+    ("POST", "/v1/roles/{role}/bindings"): Recipe(
+        ok=201,
+        params=lambda m, c: {"role": TARGET_ROLE},
+        json_body={"subject": TARGET, "scope": "project:churn"},
+    ),
+    ("DELETE", "/v1/roles/{role}/bindings"): Recipe(
+        ok=200, params=lambda m, c: {"role": TARGET_ROLE}, query=_bound
+    ),
+    ("GET", "/v1/service-accounts"): Recipe(ok=200),
+    ("PUT", "/v1/service-accounts/{name}"): Recipe(
+        ok=201, params=lambda m, c: {"name": "svc-made"}, json_body={"display_name": "a new stage"}
+    ),
+    ("GET", "/v1/service-accounts/{name}/certificates"): Recipe(ok=200, params=lambda m, c: {"name": TARGET}),
+    # A certificate is a credential: registered from a login session only, as tokens are made.
+    ("POST", "/v1/service-accounts/{name}/certificates"): Recipe(
+        ok=201,
+        params=lambda m, c: {"name": TARGET},
+        json_body={"fingerprint": FINGERPRINT},
+        checks=_control(TARGET),
+        session_only=True,
+    ),
+    ("DELETE", "/v1/service-accounts/{name}/certificates/{fingerprint}"): Recipe(
+        ok=200,
+        params=lambda m, c: {"name": TARGET, "fingerprint": FINGERPRINT},
+        checks=_control(TARGET),
+        session_only=True,
+    ),
+    # The second factor's routes are public (a user who must enrol has no session yet) and answer only
+    # over TLS: this client speaks plain HTTP, so each is refused before any credential is checked.
+    ("POST", "/v1/mfa/enrolment"): Recipe(ok=400, json_body={"name": "val", "password": PASSWORD}),
+    ("POST", "/v1/mfa/enrolment/confirm"): Recipe(
+        ok=400, json_body={"name": "val", "password": PASSWORD, "totp_code": "123456"}
+    ),
+    ("POST", "/v1/mfa/recovery-codes"): Recipe(ok=400, json_body={"name": "val", "password": PASSWORD}),
     ("GET", "/v1/tokens"): Recipe(
         ok=200,
         variants=("own", "other"),
@@ -270,6 +342,19 @@ KEY_CELLS: dict[tuple[str, str, str, str], int] = {
     ("auditor", "POST", "/v1/alerts/silences", ONE): 403,
     # A token never mints another token, an administrator's included.
     ("admin", "POST", "/v1/tokens", ONE): 403,
+    # Accounts and roles are the administrator's: nobody else creates, disables or grants.
+    ("admin", "PUT", "/v1/users/{name}", ONE): 201,
+    ("ml-engineer", "PUT", "/v1/users/{name}", ONE): 403,
+    ("admin", "PUT", "/v1/service-accounts/{name}", ONE): 201,
+    ("pipeline-service", "PUT", "/v1/service-accounts/{name}", ONE): 403,
+    ("admin", "POST", "/v1/users/{name}/disable", ONE): 200,
+    ("auditor", "POST", "/v1/users/{name}/disable", ONE): 403,
+    ("admin", "POST", "/v1/roles/{role}/bindings", ONE): 201,
+    ("ml-engineer", "POST", "/v1/roles/{role}/bindings", ONE): 403,
+    ("viewer", "GET", "/v1/roles", ONE): 403,
+    ("admin", "DELETE", "/v1/users/{name}/mfa", ONE): 200,
+    # A token never registers a client certificate either: that too is minting a credential.
+    ("admin", "POST", "/v1/service-accounts/{name}/certificates", ONE): 403,
 }
 
 #: Guarded routes that record nothing, each with why: reading one's own identity is not an action on
@@ -414,6 +499,8 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     kit = ServerKit(tmp_path_factory.mktemp("matrix"))
     kit.user("val", Grant("viewer", "project:fraud"))  # needs no MFA: logs in with a password alone
     kit.service(OTHER, Grant(OTHER_ROLE, "project:fraud"))
+    kit.service(TARGET, Grant(TARGET_ROLE, "project:fraud"))
+    kit.user(TARGET_USER, Grant(TARGET_ROLE, "project:fraud"))
     callers = []
     for role in sorted(BUILTIN_ROLES):
         name = kit.service(f"svc-{role}", Grant(role, GRANTED_AT[role]))

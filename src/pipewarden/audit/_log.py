@@ -21,6 +21,7 @@ database, with the Merkle frontier at that size, and as a file in
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -138,7 +139,9 @@ class AuditLog:
     def append(self, event: Event) -> int:
         """Append one event and return its position once it is committed (it survives a crash).
 
-        Calls from several threads at once are written in one transaction. On
+        Calls from several threads at once are written in one transaction (one
+        flush), in the order they arrived; if that transaction fails, every call
+        in it raises the failure (on SQLite none of its events is logged). On
         PostgreSQL, an append that raises after its event reached the intake
         (the connection lost while waiting) leaves it for the next writer to
         chain: the log can hold an event whose append failed, never lose one
@@ -174,7 +177,7 @@ class AuditLog:
                     self._writing = False
                     self._cond.notify_all()
         if request.error is not None:
-            raise request.error
+            raise _own_copy(request.error)
         if due:
             self._checkpoint_quietly()
         return request.seqs
@@ -446,6 +449,17 @@ def _autocommit(conn: Connection) -> Iterator[Any]:
     finally:
         cursor.close()
         raw.autocommit = False
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """The batch's error for one of its callers: every caller raises an object of its own (one
+    exception raised in several threads at once would gather all their tracebacks)."""
+    try:
+        mine = copy.copy(error)
+    except Exception:  # an exception that cannot be copied is raised as it is
+        return error
+    mine.__cause__, mine.__context__ = error.__cause__, error.__context__
+    return mine
 
 
 def _cursor(conn: Connection) -> Any:

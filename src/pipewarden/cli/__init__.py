@@ -7,6 +7,7 @@ from pipewarden.cli import (  # noqa: F401  # imported for their side effect: re
     _access,
     _account,
     _audit,
+    _certificates,
     _ci,
     _data,
     _deps,

@@ -66,11 +66,27 @@ def _root(
             "--server-ca", envvar="PIPEWARDEN_SERVER_CA", help="The CA (or certificate) to trust for it."
         ),
     ] = None,
+    client_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-cert",
+            envvar="PIPEWARDEN_CLIENT_CERT",
+            help="Present this client certificate (PEM) to the server: mutual TLS for a service account.",
+        ),
+    ] = None,
+    client_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-key",
+            envvar="PIPEWARDEN_CLIENT_KEY",
+            help="The client certificate's private key (PEM), unless the certificate file holds it.",
+        ),
+    ] = None,
 ) -> None:
     """pipewarden: scan model files for code that runs when they are loaded, and more."""
     from pipewarden.cli._remote import configure
 
-    configure(server, server_ca)
+    configure(server, server_ca, client_cert=client_cert, client_key=client_key)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     # Only pipewarden's own loggers get more verbose: third-party debug logs
     # (botocore's logs request headers, session tokens included) stay at WARNING.

@@ -2,7 +2,8 @@
 
 `login`, `logout` and `whoami`; `store put|get|ls|verify|lineage`; `audit tail|verify`; `alerts
 list|ack`. The credential is ``$PIPEWARDEN_TOKEN``, else the session `pipewarden --server URL login`
-kept for that server.
+kept for that server; a service account may present a client certificate instead (``--client-cert``
+and ``--client-key``, mutual TLS), with no token at all.
 """
 
 from __future__ import annotations
@@ -16,12 +17,22 @@ if TYPE_CHECKING:
 
 __all__ = ["configure", "remote", "server_url"]
 
-_SETTINGS: dict[str, str | Path | None] = {"server": None, "ca": None}
+_SETTINGS: dict[str, str | Path | None] = {
+    "server": None,
+    "ca": None,
+    "client_cert": None,
+    "client_key": None,
+}
 
 
-def configure(server: str | None, ca: Path | None) -> None:
+def configure(
+    server: str | None, ca: Path | None, *, client_cert: Path | None = None, client_key: Path | None = None
+) -> None:
+    """The root options: the server, the CA to verify it by, and a client certificate (mutual TLS)."""
     _SETTINGS["server"] = server.rstrip("/") if server else None
     _SETTINGS["ca"] = ca
+    _SETTINGS["client_cert"] = client_cert
+    _SETTINGS["client_key"] = client_key
 
 
 def server_url() -> str | None:
@@ -39,12 +50,18 @@ def remote(*, token: bool = True) -> RemoteClient | None:
     from pipewarden.errors import PipewardenError
     from pipewarden.identity import TOKEN_ENV
 
-    ca = _SETTINGS["ca"]
+    ca, cert, key = _SETTINGS["ca"], _SETTINGS["client_cert"], _SETTINGS["client_key"]
     credential = None
     try:
         if token:
             credential = os.environ.get(TOKEN_ENV, "").strip() or RemoteSessions.default().load(url)
-        return RemoteClient(url, token=credential, ca=Path(ca) if ca else None)
+        return RemoteClient(
+            url,
+            token=credential,
+            ca=Path(ca) if ca else None,
+            client_cert=Path(cert) if cert else None,
+            client_key=Path(key) if key else None,
+        )
     except PipewardenError as exc:
         raise fail(exc) from None
 

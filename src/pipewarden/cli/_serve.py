@@ -30,7 +30,11 @@ def serve(
     client_ca: Annotated[
         Path | None,
         typer.Option(
-            "--client-ca", envvar="PIPEWARDEN_CLIENT_CA", help="Accept client certificates it issued."
+            "--tls-client-ca",
+            "--client-ca",
+            envvar=["PIPEWARDEN_TLS_CLIENT_CA", "PIPEWARDEN_CLIENT_CA"],
+            help="Mutual TLS: ask clients for a certificate this CA issued (optional for them); a service "
+            "account's registered certificate then authenticates it.",
         ),
     ] = None,
     insecure_http: Annotated[
@@ -39,6 +43,15 @@ def serve(
     rate: Annotated[
         int, typer.Option("--rate", help="Requests per minute per origin and per credential.")
     ] = 600,
+    token_cache: Annotated[
+        float,
+        typer.Option(
+            "--token-cache",
+            envvar="PIPEWARDEN_TOKEN_CACHE_SECONDS",
+            help="Seconds a token that worked is answered from memory (0: never); a revocation made on "
+            "another replica takes effect within this time.",
+        ),
+    ] = 5.0,
 ) -> None:
     """Serve the API over HTTPS: TLS 1.2 or newer, every route authenticated and authorized, every
     request audited. Give --tls-cert and --tls-key, or --tls auto; plain HTTP only with --insecure-http
@@ -47,7 +60,13 @@ def serve(
         import uvicorn
 
         from pipewarden.server import ServerSettings, create_app
-        from pipewarden.server._tls import TlsFiles, auto_certificate, fingerprint, server_context
+        from pipewarden.server._tls import (
+            TlsFiles,
+            TlsScopeProtocol,
+            auto_certificate,
+            fingerprint,
+            server_context,
+        )
         from pipewarden.workspace import Workspace
     except ImportError as exc:
         raise fail(
@@ -66,6 +85,7 @@ def serve(
             insecure_http=insecure_http,
             client_ca=client_ca,
             rate_per_minute=rate,
+            token_cache_seconds=token_cache,
         )
         ws = Workspace.open(workspace)
         files: TlsFiles | None = None
@@ -76,6 +96,8 @@ def serve(
                 f"{fingerprint(files.cert.read_bytes())}",
                 markup=False,
                 highlight=False,
+                # A fingerprint is colon-separated hex: ":AB:" must not become an emoji.
+                emoji=False,
                 soft_wrap=True,
             )
         elif tls_cert is not None and tls_key is not None:
@@ -92,6 +114,8 @@ def serve(
         ssl_keyfile=str(files.key) if files else None,
         server_header=False,
         proxy_headers=False,
+        # Tells the app which client certificate each connection presented (the ASGI TLS extension).
+        http=TlsScopeProtocol,
         log_level="info",
     )
     config.load()
@@ -99,6 +123,6 @@ def serve(
         config.ssl = context  # ours: TLS 1.2+, the cipher list, client certificates
     scheme = "https" if context is not None else "http"
     err_console().print(
-        f"serving {scheme}://{host}:{port}/ (OpenAPI at /docs)", markup=False, highlight=False
+        f"serving {scheme}://{host}:{port}/ (OpenAPI at /openapi.json)", markup=False, highlight=False
     )
     uvicorn.Server(config).run()

@@ -53,10 +53,23 @@ def _loopback(host: str) -> bool:
 
 
 class RemoteClient:
-    """One server, one credential (a session or API token), one verified TLS context."""
+    """One server, one credential (a session or API token, and or a client certificate), one verified
+    TLS context.
+
+    `client_cert` (PEM, the chain) and `client_key` (PEM; none when the certificate file holds it)
+    are presented in the handshake for mutual TLS: a server that trusts their CA and has the
+    certificate registered to a service account takes it as that account's credential.
+    """
 
     def __init__(
-        self, url: str, *, token: str | None = None, ca: Path | None = None, timeout: float = 60.0
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        ca: Path | None = None,
+        timeout: float = 60.0,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -73,6 +86,17 @@ class RemoteClient:
             except (OSError, ssl.SSLError) as exc:
                 raise e.ConfigError(f"{ca}: cannot load the server's CA: {exc}") from None
             self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if client_key is not None and client_cert is None:
+            raise e.ConfigError(f"--client-key {client_key}: give --client-cert with it")
+        if client_cert is not None:
+            if self.context is None:
+                raise e.ConfigError(f"--client-cert {client_cert}: a client certificate needs https://")
+            try:
+                self.context.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise e.ConfigError(
+                    f"{client_cert}: cannot load the client certificate and its key: {exc}"
+                ) from None
 
     # --- plumbing -----------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ __all__ = [
     "audit_intake",
     "audit_log_info",
     "audit_records",
+    "client_certificates",
     "group_members",
     "groups",
     "identity_keys",
@@ -179,6 +180,21 @@ login_throttle = Table(
     Column("locked_until", _UTC, nullable=True),
     # On a 'pair:' row: when the account last logged in from that origin (a known origin).
     Column("last_success_at", _UTC, nullable=True),
+)
+
+# Client certificates of service accounts (mutual TLS), by the SHA-256 of their DER form in lower-case
+# hex: a certificate is bound to the one account registered for it, never matched by its subject name.
+client_certificates = Table(
+    "client_certificates",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"), nullable=False),
+    Column("description", String(256), nullable=False, default=""),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", _UTC, nullable=False),
+    # True when registered from a session that passed MFA (as an API token carries its maker's).
+    Column("mfa", Boolean, nullable=False, default=False),
+    Index("ix_client_certificates_principal", "principal_id"),
 )
 
 # Random keys the identity part keeps, sealed with the key ring (KeyRing.seal, the AAD naming the

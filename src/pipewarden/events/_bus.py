@@ -1,7 +1,10 @@
 """The one path every event takes: first into the audit log (durably), then to each subscriber.
 
 `Events.emit` returns once the event is committed to the audit log, so an
-event whose `emit` returned survives a crash. Subscribers (the monitor, a test
+event whose `emit` returned survives a crash. Emits from several threads at
+once share one commit (the audit log's group commit) and keep that promise
+each: every one returns once its own event is durable, and raises if the
+commit that carried it failed. Subscribers (the monitor, a test
 collector, a forwarder) see events after that; one that raises is logged and
 skipped, and never stops the event reaching the log or the others.
 """

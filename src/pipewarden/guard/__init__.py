@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from pipewarden.guard._formodel import guard_for_model
 from pipewarden.guard._guard import InferenceGuard
 from pipewarden.guard._policy import GuardedPrediction, GuardedPredictor, GuardPolicy, Refusal, RowsRefused
 from pipewarden.guard._result import RULES, Action, ExtractionStatus, GuardResult, RowVerdict, Verdict
@@ -30,4 +31,5 @@ __all__ = [
     "RowsRefused",
     "Verdict",
     "WatchSettings",
+    "guard_for_model",
 ]

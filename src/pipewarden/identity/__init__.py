@@ -36,6 +36,13 @@ from pipewarden.identity._apitokens import (
 )
 from pipewarden.identity._auth import Authenticator, LoginResult, LoginStatus, MfaEnrolled, Session
 from pipewarden.identity._bindings import Binding, Group, grants_for
+from pipewarden.identity._certificates import (
+    CERTIFICATE_ID_PREFIX,
+    CertificateBinding,
+    ClientCertificates,
+    certificate_fingerprint,
+    normalise_fingerprint,
+)
 from pipewarden.identity._changes import PasswordChanged
 from pipewarden.identity._guard import authorize
 from pipewarden.identity._mfa import RECOVERY_CODE_COUNT, MfaEnrolment, RecoveryCodes
@@ -47,6 +54,7 @@ from pipewarden.identity._roles import ADMIN_ROLE, BUILTIN_ROLES, Role, Rule
 from pipewarden.identity._sessions import TOKEN_ENV, SessionFile, StoredSession
 from pipewarden.identity._subject import Grant, Subject
 from pipewarden.identity._throttle import Charge, CounterRule, Throttle, Throttled, ThrottleRule
+from pipewarden.identity._tokencache import DEFAULT_TOKEN_CACHE_SECONDS, MAX_TOKEN_CACHE_SECONDS, TokenCache
 from pipewarden.identity._tokens import TOKEN_PREFIX, IssuedToken, ParsedToken, issue_token, parse_token
 from pipewarden.identity._totp import SECRET_BYTES, Totp, hotp
 
@@ -54,8 +62,11 @@ __all__ = [
     "ACTIONS",
     "ADMIN_ROLE",
     "BUILTIN_ROLES",
+    "CERTIFICATE_ID_PREFIX",
+    "DEFAULT_TOKEN_CACHE_SECONDS",
     "DEFAULT_TOKEN_LIFETIME",
     "DENY_BY_DEFAULT",
+    "MAX_TOKEN_CACHE_SECONDS",
     "MAX_TOKEN_LIFETIME",
     "MIN_LENGTH",
     "MIN_SCORE",
@@ -73,7 +84,9 @@ __all__ = [
     "Administrators",
     "Authenticator",
     "Binding",
+    "CertificateBinding",
     "Charge",
+    "ClientCertificates",
     "CounterRule",
     "Decision",
     "Grant",
@@ -100,13 +113,16 @@ __all__ = [
     "Throttle",
     "ThrottleRule",
     "Throttled",
+    "TokenCache",
     "TokenInfo",
     "TokenScope",
     "Totp",
     "Verified",
     "authorize",
+    "certificate_fingerprint",
     "grants_for",
     "hotp",
     "issue_token",
+    "normalise_fingerprint",
     "parse_token",
 ]

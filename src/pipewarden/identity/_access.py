@@ -32,6 +32,7 @@ from pipewarden.identity._patterns import Selector, check_name
 from pipewarden.identity._policy import Decision, Policy
 from pipewarden.identity._roles import ADMIN_ROLE
 from pipewarden.identity._subject import Subject
+from pipewarden.identity._tokencache import forget_all
 
 __all__ = ["Access"]
 
@@ -126,7 +127,7 @@ class Access:
 
         def write() -> Binding:
             with self.db.transaction() as conn:
-                return store.grant(
+                binding = store.grant(
                     conn,
                     subject=subject,
                     subject_kind=subject_kind,
@@ -134,6 +135,8 @@ class Access:
                     scope=scope,
                     granted_by=actor.name,
                 )
+            forget_all()  # committed: no token is served from memory with the old grants
+            return binding
 
         return acting.perform(
             "role.grant", f"role:{role}", write, attributes=attributes, checked_by_caller=True
@@ -166,7 +169,8 @@ class Access:
                 )
                 if role == ADMIN_ROLE:
                     keep_an_administrator(conn, before)
-                return binding
+            forget_all()  # committed: no token is served from memory with the old grants
+            return binding
 
         return acting.perform(
             "role.revoke", f"role:{role}", write, attributes=attributes, checked_by_caller=True
@@ -284,6 +288,8 @@ class Access:
                 if role_action is not None and self._group_roles(conn, group) != roles:
                     # The group's roles changed since they were authorized: decide again on what it holds now.
                     raise IdentityError(f"{group}: the group's roles changed meanwhile; try again")
-                return write(conn)
+                done = write(conn)
+            forget_all()  # committed: a group's change reaches each of its members' grants
+            return done
 
         return acting.perform("group.manage", resource, run, attributes=attributes, checked_by_caller=True)

@@ -28,6 +28,7 @@ from pipewarden.identity._passwords import PasswordPolicy
 from pipewarden.identity._patterns import check_name
 from pipewarden.identity._roles import ADMIN_ROLE
 from pipewarden.identity._subject import Grant
+from pipewarden.identity._tokencache import forget_principal
 
 __all__ = ["Accounts", "Principal", "Scalar", "emit", "utcnow"]
 
@@ -280,6 +281,7 @@ class Accounts:
                 ).rowcount
             row = conn.execute(select(principals).where(principals.c.id == row.id)).one()
             principal = _principal(row, grants_for(conn, name))
+        forget_principal(name)  # committed: no token of theirs is served from this process's memory
         attributes: dict[str, Scalar] = {"sessions_revoked": int(revoked)} if disabled else {}
         emit(
             self.events,

@@ -25,13 +25,14 @@ from pipewarden.errors import AccessDenied, AuthenticationFailed, ConfigError, I
 from pipewarden.events import Actor, Events
 from pipewarden.identity import _guard
 from pipewarden.identity._accounts import Scalar, emit, utcnow
-from pipewarden.identity._bindings import grants_for
 from pipewarden.identity._guard import Need, check_control_unchanged, control_needs
 from pipewarden.identity._passwords import NOT_ACCEPTED
 from pipewarden.identity._patterns import TokenScope
 from pipewarden.identity._policy import Decision, Policy
 from pipewarden.identity._subject import Subject
+from pipewarden.identity._tokencache import TokenCache, forget_token
 from pipewarden.identity._tokens import issue_token, parse_token
+from pipewarden.identity._tokenuse import TokenUse
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
@@ -52,8 +53,6 @@ DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
 MAX_TOKEN_LIFETIME = timedelta(days=365)
 SESSION_LIFETIME = timedelta(hours=12)
 MAX_SCOPES = 32
-#: A token's last use is written at most this often per origin (a busy token is not a write per request).
-LAST_USE_GRANULARITY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,15 +204,26 @@ class Tokens:
     ``token.read`` / ``token.revoke`` on ``token:<self>``, anyone else's
     ``token.manage`` on ``token:<owner>``, and, to make or revoke one,
     ``role.grant`` on every role the owner holds.
+
+    With a `cache`, a token that worked is trusted from memory for the cache's
+    short lifetime (`_tokencache`); its expiry is still checked on every use.
     """
 
     def __init__(
-        self, db: Database, *, events: Events, policy: Policy, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        *,
+        events: Events,
+        policy: Policy,
+        clock: Callable[[], datetime] = utcnow,
+        cache: TokenCache | None = None,
     ) -> None:
         self.db = db
         self.events = events
         self.policy = policy
         self.clock = clock
+        self.cache = cache
+        self._use = TokenUse(db, events=events, clock=clock, cache=cache)
 
     def _emit(
         self, action: str, actor: Actor, resource: str, outcome: str, attributes: dict[str, Scalar]
@@ -251,58 +261,12 @@ class Tokens:
 
     def authenticate(self, token: str, *, origin: str) -> Subject:
         """The `Subject` behind a token, or `AuthenticationFailed` (after one ``token.use`` event)."""
-        now = self.clock()
-        anonymous = Actor("anonymous", "anonymous", origin)
-        try:
-            parsed = parse_token(token)
-        except AuthenticationFailed:
-            self._emit("token.use", anonymous, "token:?", "denied", {"reason": "malformed"})
-            raise
-        with self.db.transaction(write=False) as conn:
-            row = conn.execute(
-                token_query()
-                .add_columns(principals.c.kind.label("owner_kind"), principals.c.disabled)
-                .where(api_tokens.c.token_id == parsed.token_id)
-            ).first()
-            grants = grants_for(conn, row.owner) if row is not None else ()
-        resource = f"token:{row.owner if row is not None else '?'}/{parsed.token_id}"
-        try:
-            if row is None:
-                raise AuthenticationFailed(NOT_ACCEPTED)
-            parsed.check(row.digest)
-        except AuthenticationFailed:
-            self._emit("token.use", anonymous, resource, "denied", {"reason": "unknown"})
-            raise AuthenticationFailed(NOT_ACCEPTED) from None
-        # The token is genuine: its holder may be told why it no longer works.
-        what = "the login session" if row.kind == "session" else f"token {row.token_id}"
-        again = "run 'pipewarden login'" if row.kind == "session" else "ask for a new token"
-        reason, message = None, ""
-        if row.revoked_at is not None:
-            reason, message = "revoked", f"{what} was revoked; {again}"
-        elif row.expires_at <= now:
-            reason, message = "expired", f"{what} expired at {row.expires_at.isoformat()}; {again}"
-        elif row.disabled:
-            reason, message = "disabled", f"{what}: its owner {row.owner} is disabled"
-        if reason is not None:
-            owner = Actor(row.owner, row.owner_kind, origin)
-            self._emit("token.use", owner, resource, "denied", {"reason": reason, "kind": row.kind})
-            raise AuthenticationFailed(message)
-        self._record_use(row, origin=origin, at=now)
-        scopes = None if row.kind == "session" else frozenset(json.loads(row.scopes))
-        return Subject(
-            row.owner, row.owner_kind, grants, mfa=bool(row.mfa), token_scopes=scopes, token_id=row.token_id
-        )
+        return self._use.authenticate(token, origin=origin)
 
-    def _record_use(self, row: Row[Any], *, origin: str, at: datetime) -> None:
-        last = row.last_used_at
-        if last is not None and row.last_used_origin == origin and at - last < LAST_USE_GRANULARITY:
-            return
-        with self.db.transaction() as conn:
-            conn.execute(
-                update(api_tokens)
-                .where(api_tokens.c.token_id == row.token_id)
-                .values(last_used_at=at, last_used_origin=origin[:256])
-            )
+    def cached(self, token: str, *, origin: str) -> Subject | None:
+        """The `Subject` of a token the cache holds, when using it needs nothing of the database (its
+        last use from `origin` is recorded already); None otherwise: then call `authenticate`."""
+        return self._use.cached(token, origin=origin)
 
     def end_session(self, token: str, *, origin: str) -> TokenInfo:
         """Revoke the login session `token` (one ``auth.logout`` event); an API token is refused."""
@@ -325,6 +289,7 @@ class Tokens:
                     .values(revoked_at=self.clock())
                 )
             info = token_info(conn.execute(token_query().where(api_tokens.c.token_id == row.token_id)).one())
+        forget_token(info.token_id)  # committed: no process-local cache serves it from now on
         actor = Actor(info.owner, "user", origin)
         self._emit(
             "auth.logout", actor, f"user:{info.owner}", "allowed", {"session": info.token_id, "ended": ended}
@@ -475,6 +440,7 @@ class Tokens:
                 .values(revoked_at=self.clock())
             ).rowcount
             info = token_info(conn.execute(token_query().where(api_tokens.c.token_id == token_id)).one())
+        forget_token(token_id)  # committed: no process-local cache serves it from now on
         if done != 1:
             raise IdentityError(f"token {token_id}: was revoked already")
         actor = Actor(by.name, by.kind, origin)

@@ -38,6 +38,7 @@ from pipewarden.identity._logins import Credentials, Proof, Refused, Verifier
 from pipewarden.identity._passwords import PasswordPolicy
 from pipewarden.identity._policy import Policy
 from pipewarden.identity._subject import Subject
+from pipewarden.identity._tokencache import forget_principal
 
 __all__ = ["CredentialChanges", "PasswordChanged", "revoke_sessions"]
 
@@ -126,6 +127,7 @@ class CredentialChanges:
             revoked.append(revoke_sessions(conn, proof.principal_id, at=now, keep=keep_session))
 
         self.verifier.commit(proof, origin=origin, action=action, then=store, trust_origin=False)
+        forget_principal(proof.name)  # its sessions ended: none is served from memory any more
         attributes: dict[str, Scalar] = {
             "factor": proof.factor or "password",
             "sessions_revoked": revoked[0],
@@ -233,6 +235,7 @@ class CredentialChanges:
                 .values(password_hash=new_hash, password_changed_at=now)
             )
             revoked = revoke_sessions(conn, int(row.id), at=now)
+        forget_principal(name)  # its sessions ended: none is served from memory any more
         # The administrator vouches for the account: failures counted against it so far, from anywhere
         # (its own counter and every pair of it with an origin), are forgotten.
         self.verifier.throttle.forget(name)
@@ -268,6 +271,7 @@ class CredentialChanges:
             )
             conn.execute(delete(recovery_codes).where(recovery_codes.c.principal_id == row.id))
             revoked = revoke_sessions(conn, int(row.id), at=now)
+        forget_principal(name)  # its sessions ended: none is served from memory any more
         self._emit(
             action, Actor(by.name, by.kind, origin), resource, "allowed", {"sessions_revoked": revoked}
         )

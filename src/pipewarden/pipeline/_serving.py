@@ -47,10 +47,8 @@ class GuardedModel:
 def load_guarded_model(
     store: GuardedStore, artifact: Artifact, model_file: Path, *, scratch: Path
 ) -> GuardedModel:
-    import numpy as np
-
     from pipewarden.data import read_table
-    from pipewarden.guard import InferenceGuard
+    from pipewarden.guard import guard_for_model
     from pipewarden.scan import safe_load
 
     if not artifact.scan.scanned or artifact.scan.findings:
@@ -71,27 +69,7 @@ def load_guarded_model(
     data_file = scratch / f"guard-data{_TABULAR[data_parent.media_type.split(';')[0]]}"
     store.get(data_parent.ref, data_file)
     frame = read_table(data_file).frame
-    names = getattr(model, "feature_names_in_", None)
-    features = (
-        tuple(str(n) for n in names)
-        if names is not None
-        else tuple(c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number))
-    )
-    missing = [f for f in features if f not in frame.columns]
-    if missing or not features:
-        raise GuardError(
-            f"{artifact.ref}: not served: its data set {data_parent.ref} lacks the features {missing}"
-        )
-    rest = [c for c in frame.columns if c not in features]
-    labels = frame[rest[0]].to_numpy() if len(rest) == 1 else None
-    proba: Any = getattr(model, "predict_proba", None)
-
-    def named_proba(x: Any) -> Any:
-        import pandas as pd
-
-        return proba(pd.DataFrame(x, columns=list(features))) if names is not None else proba(x)
-
-    guard = InferenceGuard().fit(
-        frame[list(features)], labels=labels, predict_proba=named_proba if proba is not None else None
+    guard, features = guard_for_model(
+        model, frame, what=f"{artifact.ref}: not served: its data set {data_parent.ref}"
     )
     return GuardedModel(artifact.ref, model, guard, features, data_parent.ref)

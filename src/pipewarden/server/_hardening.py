@@ -6,6 +6,7 @@ streams in, and the limit for uploads is separate from the limit for everything 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -113,7 +114,7 @@ class BodyLimit:
         method = scope.get("method", "")
         upload = any(method == m and path.startswith(prefix) for m, prefix in self.upload_routes)
         limit = self.uploads if upload else self.default
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _problem(send, scope, 413, "too-large", f"the request body is over {limit} bytes", [])
             return
@@ -174,15 +175,24 @@ class TokenBuckets:
 
     def allow(self, key: str, now: float | None = None) -> float:
         """0 when allowed, else how many seconds until the next request would be."""
+        return self.allow_all((key,), now)
+
+    def allow_all(self, keys: tuple[str, ...], now: float | None = None) -> float:
+        """`allow` for one request counted against each of `keys` (an origin and a credential), under
+        one lock and one reading of the clock; the longest wait."""
         now = time.monotonic() if now is None else now
+        longest = 0.0
+        buckets = self._buckets
         with self._lock:
-            tokens, last = self._buckets.pop(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-            self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-            return wait
+            for key in keys:
+                tokens, last = buckets.pop(key, (self.burst, now))
+                tokens = min(self.burst, tokens + (now - last) * self.rate)
+                wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+                buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
+                longest = max(longest, wait)
+            while len(buckets) > self.max_keys:
+                buckets.popitem(last=False)
+        return longest
 
 
 class RateLimit:
@@ -198,15 +208,13 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        keys = [f"origin:{client[0] if client else 'unknown'}"]
-        headers = dict(scope.get("headers", []))
-        credential = headers.get(b"authorization") or _cookie(headers.get(b"cookie", b""))
-        if credential:
-            # Keyed by a digest of the credential: the raw token never sits in memory longer than needed.
-            import hashlib
-
-            keys.append("credential:" + hashlib.sha256(credential).hexdigest()[:32])
-        wait = max(self.buckets.allow(k) for k in keys)
+        origin = f"origin:{client[0] if client else 'unknown'}"
+        credential = _credential(scope.get("headers", ()))
+        # Keyed by a digest of the credential: the raw token never sits in memory longer than needed.
+        keys = (
+            (origin, "credential:" + hashlib.sha256(credential).hexdigest()[:32]) if credential else (origin,)
+        )
+        wait = self.buckets.allow_all(keys)
         if wait > 0:
             await _problem(
                 send,
@@ -218,6 +226,17 @@ class RateLimit:
             )
             return
         await self.app(scope, receive, send)
+
+
+def _credential(headers: Any) -> bytes:
+    """The request's Authorization header, else its session cookie's value (b"" without either)."""
+    cookie = b""
+    for name, value in headers:
+        if name == b"authorization":
+            return bytes(value)
+        if name == b"cookie" and not cookie:
+            cookie = _cookie(value)
+    return cookie
 
 
 def _cookie(raw: bytes) -> bytes:

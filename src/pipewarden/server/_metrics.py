@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, MutableMapping
+from itertools import accumulate
 from typing import Any
 
 __all__ = ["CountRequests", "ServerMetrics"]
@@ -32,7 +34,9 @@ class ServerMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: dict[tuple[tuple[str, str], ...], int] = defaultdict(int)
-        self._buckets = [0] * len(_BUCKETS)
+        # Per bucket, the requests whose time fell in it alone (the last: above every bound); the
+        # histogram's cumulative counts are summed when rendered, so a request costs one increment.
+        self._buckets = [0] * (len(_BUCKETS) + 1)
         self._count = 0
         self._sum = 0.0
 
@@ -42,9 +46,7 @@ class ServerMetrics:
             self._requests[key] += 1
             self._count += 1
             self._sum += seconds
-            for i, bound in enumerate(_BUCKETS):
-                if seconds <= bound:
-                    self._buckets[i] += 1
+            self._buckets[bisect_left(_BUCKETS, seconds)] += 1
 
     def render(self) -> str:
         with self._lock:
@@ -61,7 +63,7 @@ class ServerMetrics:
             ]
             lines += [
                 f'pipewarden_http_request_duration_seconds_bucket{{le="{b}"}} {n}'
-                for b, n in zip(_BUCKETS, self._buckets, strict=True)
+                for b, n in zip(_BUCKETS, accumulate(self._buckets[:-1]), strict=True)
             ]
             lines += [
                 f'pipewarden_http_request_duration_seconds_bucket{{le="+Inf"}} {self._count}',

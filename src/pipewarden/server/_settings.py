@@ -30,8 +30,10 @@ class ServerSettings:
     kept in the workspace). `insecure_http` serves plain HTTP, and only on a loopback address.
     `client_ca` turns on mutual TLS: clients may present a certificate issued by it. Limits are per
     replica: `max_json_bytes` for request bodies other than uploads, `max_upload_bytes` for artifact
-    uploads, and `rate_per_minute` requests per principal and per origin. CORS stays closed: the API
-    sends no cross-origin headers, and the dashboard is served from the same origin.
+    uploads, and `rate_per_minute` requests per principal and per origin. `token_cache_seconds` is how
+    long a token that worked is trusted from memory (0: every request asks the database); a revocation
+    made through another replica or the command line reaches this one within that time. CORS stays
+    closed: the API sends no cross-origin headers, and the dashboard is served from the same origin.
     """
 
     workspace: Path | None = None
@@ -45,6 +47,7 @@ class ServerSettings:
     max_json_bytes: int = 1 * _MiB
     max_upload_bytes: int = 16 * 1024 * _MiB
     rate_per_minute: int = 600
+    token_cache_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -67,6 +70,10 @@ class ServerSettings:
         for name in ("max_json_bytes", "max_upload_bytes", "rate_per_minute"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if not 0 <= self.token_cache_seconds <= 60:
+            raise ConfigError(
+                f"token_cache_seconds {self.token_cache_seconds}: between 0 (no cache) and 60 seconds"
+            )
 
     @property
     def tls(self) -> bool:

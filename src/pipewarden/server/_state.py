@@ -61,13 +61,15 @@ class ServerState:
 
     @cached_property
     def authenticator(self) -> Authenticator:
-        from pipewarden.identity import Authenticator
+        from pipewarden.identity import Authenticator, TokenCache
 
+        seconds = self.settings.token_cache_seconds
         return Authenticator(
             self.workspace.database(),
             events=self.workspace_events,
             keyring=self.workspace.keyring(),
             policy=self.policy,
+            token_cache=TokenCache(lifetime=seconds) if seconds > 0 else None,
         )
 
     @cached_property

@@ -1,8 +1,18 @@
 """TLS for the server: the context (TLS 1.2 or newer, forward-secret AEAD ciphers, optional client
-certificates) and ``--tls auto``'s self-signed certificate kept in the workspace."""
+certificates), ``--tls auto``'s self-signed certificate kept in the workspace, and the uvicorn protocol
+that tells the app which client certificate a connection presented.
+
+uvicorn does not put the peer's certificate in the ASGI scope. `TlsScopeProtocol` (uvicorn's h11
+protocol, given to ``uvicorn.Config(http=...)``) reads it from each connection once the handshake is
+done and adds the ASGI TLS extension (``scope["extensions"]["tls"]``, with ``client_cert_chain``) to
+every request made on that connection. With ``ssl.CERT_OPTIONAL`` the handshake has already refused a
+certificate the client CA did not issue, so a certificate found here is one the CA vouches for; who it
+is, if anyone, is the identity part's decision (`ClientCertificates`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import ipaddress
@@ -10,10 +20,21 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
+
+from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipewarden.errors import ConfigError
 
-__all__ = ["TlsFiles", "auto_certificate", "fingerprint", "server_context"]
+__all__ = [
+    "TlsFiles",
+    "TlsScopeProtocol",
+    "auto_certificate",
+    "fingerprint",
+    "server_context",
+    "tls_extension",
+]
 
 # TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3's suites are always AEAD).
 _CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
@@ -116,3 +137,54 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         out.write(data)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+# --- the peer's certificate, into the ASGI scope ------------------------------------------------------
+
+_TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
+    """The ASGI TLS extension's fields for a connection (None without TLS): the client's certificate
+    as PEM in ``client_cert_chain`` (empty when it presented none), its subject, and the version."""
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
+    name = None
+    if der:
+        subject: Any = (ssl_object.getpeercert() or {}).get("subject", ())
+        name = ",".join(f"{key}={value}" for rdn in reversed(subject) for key, value in rdn) or None
+    return {
+        "server_cert": None,
+        "client_cert_chain": chain,
+        "client_cert_name": name,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,
+    }
+
+
+class _WithTls:
+    """The app, called with the connection's TLS extension in each HTTP request's scope."""
+
+    def __init__(self, app: ASGI3Application, tls: dict[str, Any]) -> None:
+        self.app = app
+        self.tls = tls
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] in ("http", "websocket"):
+            extensions = {**(scope.get("extensions") or {}), "tls": self.tls}
+            scope = cast("Scope", {**scope, "extensions": extensions})
+        await self.app(scope, receive, send)
+
+
+class TlsScopeProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, adding the connection's TLS extension to each request's scope
+    (``uvicorn.Config(..., http=TlsScopeProtocol)``)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        tls = tls_extension(transport.get_extra_info("ssl_object"))
+        if tls is not None:
+            self.app = _WithTls(self.app, tls)

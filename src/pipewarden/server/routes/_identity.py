@@ -1,4 +1,6 @@
-"""People and services over HTTP: principals, and API tokens.
+"""People and services over HTTP: principals, and API tokens; this router also carries the account
+routes (`_accounts`: users, service accounts, roles, client certificates) and the second factor's
+(`_mfa`), included at the end.
 
 Token routes are guarded `signed_in` and authorized by the identity part itself, which knows whose
 token it is: one's own needs ``token.read``/``token.create``/``token.revoke``, anyone else's
@@ -88,3 +90,10 @@ def create_token(body: NewTokenBody, request: Request) -> dict[str, Any]:
 def revoke_token(token_id: str, request: Request) -> dict[str, Any]:
     me = caller(request)
     return _token(state(request).authenticator.revoke_token(token_id, by=me.subject, origin=me.origin))
+
+
+# The account and second-factor routes ride on this router (their guards travel with their endpoints).
+from pipewarden.server.routes import _accounts, _mfa  # noqa: E402  # they import nothing of this module
+
+router.include_router(_accounts.router)
+router.include_router(_mfa.router)

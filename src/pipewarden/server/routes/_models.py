@@ -15,15 +15,17 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from pipewarden.errors import GuardError
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import caller, state
+
+if TYPE_CHECKING:
+    from pipewarden.server._state import ServerState
 
 router = GuardedRouter(tags=["models"])
 _TABULAR = ("text/csv", "application/vnd.apache.parquet", "application/x-parquet", "application/jsonl")
@@ -49,8 +51,8 @@ class ModelCache:
         self._lock = threading.Lock()
         self._models: dict[str, Served] = {}
 
-    def get(self, request: Request, name: str, version: int | None) -> Served:
-        store = state(request).store
+    def get(self, served_by: ServerState, name: str, version: int | None) -> Served:
+        store = served_by.store
         versions = store.versions(name)
         if not versions:
             from pipewarden.errors import ArtifactNotFound
@@ -59,17 +61,17 @@ class ModelCache:
         ref = f"{name}@{version if version is not None else max(versions)}"
         with self._lock:
             if ref not in self._models:
-                self._models[ref] = _load(request, ref)
+                self._models[ref] = _load(served_by, ref)
             return self._models[ref]
 
 
-def _fetch(request: Request, ref: str, suffix: str) -> str:
-    folder = state(request).workspace.root / "spool"
+def _fetch(served_by: ServerState, ref: str, suffix: str) -> str:
+    folder = served_by.workspace.root / "spool"
     folder.mkdir(mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=suffix, dir=folder)
     os.close(fd)
     try:
-        state(request).store.get(ref, tmp)
+        served_by.store.get(ref, tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -77,12 +79,12 @@ def _fetch(request: Request, ref: str, suffix: str) -> str:
     return tmp
 
 
-def _load(request: Request, ref: str) -> Served:
+def _load(served_by: ServerState, ref: str) -> Served:
     from pipewarden.data import read_table
-    from pipewarden.guard import InferenceGuard
+    from pipewarden.guard import guard_for_model
     from pipewarden.scan import safe_load
 
-    store = state(request).store
+    store = served_by.store
     art = store.resolve(ref)
     if not art.scan.scanned or art.scan.findings:
         raise GuardError(f"{ref}: not served: the store's scan did not pass it ({art.scan.describe()})")
@@ -96,39 +98,18 @@ def _load(request: Request, ref: str) -> Served:
     from pipewarden.store._media import MODEL_TYPES
 
     by_type = {media: suffix for suffix, media in MODEL_TYPES.items()}
-    model_file = _fetch(request, ref, Path(art.name).suffix or by_type.get(art.media_type, ".joblib"))
+    model_file = _fetch(served_by, ref, Path(art.name).suffix or by_type.get(art.media_type, ".joblib"))
     try:
         model = safe_load(model_file)
     finally:
         _remove(model_file)
     parent = store.resolve(str(data_parent))
-    data_file = _fetch(request, parent.ref, _SUFFIX.get(parent.media_type.split(";")[0], ".csv"))
+    data_file = _fetch(served_by, parent.ref, _SUFFIX.get(parent.media_type.split(";")[0], ".csv"))
     try:
         frame = read_table(data_file).frame
     finally:
         _remove(data_file)
-    names = getattr(model, "feature_names_in_", None)
-    features = (
-        tuple(str(n) for n in names)
-        if names is not None
-        else tuple(c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number))
-    )
-    missing = [f for f in features if f not in frame.columns]
-    if missing or not features:
-        raise GuardError(f"{ref}: not served: its data set {parent.ref} lacks the model's features {missing}")
-    rest = [c for c in frame.columns if c not in features]
-    labels = frame[rest[0]].to_numpy() if len(rest) == 1 else None
-    proba: Any = getattr(model, "predict_proba", None)
-
-    def named_proba(x: Any) -> Any:
-        # The guard passes arrays; a model fitted on a named frame is asked with the same names.
-        import pandas as pd
-
-        return proba(pd.DataFrame(x, columns=list(features))) if names is not None else proba(x)
-
-    guard = InferenceGuard().fit(
-        frame[list(features)], labels=labels, predict_proba=named_proba if proba is not None else None
-    )
+    guard, features = guard_for_model(model, frame, what=f"{ref}: not served: its data set {parent.ref}")
     return Served(ref, model, guard, features)
 
 
@@ -136,27 +117,21 @@ class PredictBody(BaseModel):
     rows: list[dict[str, float | int | None]] = Field(min_length=1, max_length=10_000)
 
 
-@router.post_("/v1/models/{name:path}/predict", guard=Guard.needs("model.predict", "model:{name}"))
-def predict(
-    name: str, body: PredictBody, request: Request, version: int | None = Query(default=None, ge=1)
-) -> dict[str, Any]:
-    """A verdict for every row, and a prediction for every row the guard does not refuse."""
+def answer(served: Served, rows: list[dict[str, float | int | None]], *, caller: str) -> dict[str, Any]:
+    """The guard's verdict on every row, and the model's prediction for each row it does not refuse."""
     import pandas as pd
 
-    me = caller(request)
-    cache: ModelCache = request.app.state.models
-
-    def run() -> dict[str, Any]:
-        served = cache.get(request, name, version)
-        frame = pd.DataFrame(
-            [{f: row.get(f) for f in served.features} for row in body.rows], columns=list(served.features)
-        )
-        checked = served.guard.check(frame, caller=me.subject.name)
-        refused = set(checked.refused)
-        keep = [i for i in range(len(frame)) if i not in refused]
-        predictions = served.model.predict(frame.iloc[keep]) if keep else []
-        by_row = dict(zip(keep, (p.item() if hasattr(p, "item") else p for p in predictions), strict=True))
-        rows = [
+    frame = pd.DataFrame(
+        [{f: row.get(f) for f in served.features} for row in rows], columns=list(served.features)
+    )
+    checked = served.guard.check(frame, caller=caller)
+    refused = set(checked.refused)
+    keep = [i for i in range(len(frame)) if i not in refused]
+    predictions = served.model.predict(frame.iloc[keep]) if keep else []
+    by_row = dict(zip(keep, (p.item() if hasattr(p, "item") else p for p in predictions), strict=True))
+    return {
+        "model": served.ref,
+        "rows": [
             {
                 "row": verdict.row,
                 "verdict": verdict.verdict.value,
@@ -166,17 +141,31 @@ def predict(
                 "prediction": by_row.get(verdict.row),
             }
             for verdict in checked.rows
-        ]
-        return {"model": served.ref, "rows": rows}
+        ],
+    }
 
-    def describe(result: dict[str, Any]) -> dict[str, Any]:
-        counts: dict[str, Any] = {"rows": len(result["rows"]), "model": result["model"]}
-        for row in result["rows"]:
-            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-        counts["refused"] = sum(1 for r in result["rows"] if r["action"] == "refuse")
-        return counts
 
-    found: dict[str, Any] = me.acting.perform("model.predict", f"model:{name}", run, describe=describe)
+def _describe(result: dict[str, Any]) -> dict[str, Any]:
+    counts: dict[str, Any] = {"rows": len(result["rows"]), "model": result["model"]}
+    for row in result["rows"]:
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    counts["refused"] = sum(1 for r in result["rows"] if r["action"] == "refuse")
+    return counts
+
+
+@router.post_("/v1/models/{name:path}/predict", guard=Guard.needs("model.predict", "model:{name}"))
+def predict(
+    name: str, body: PredictBody, request: Request, version: int | None = Query(default=None, ge=1)
+) -> dict[str, Any]:
+    """A verdict for every row, and a prediction for every row the guard does not refuse."""
+    me = caller(request)
+    cache: ModelCache = request.app.state.models
+    found: dict[str, Any] = me.acting.perform(
+        "model.predict",
+        f"model:{name}",
+        lambda: answer(cache.get(state(request), name, version), body.rows, caller=me.subject.name),
+        describe=_describe,
+    )
     return found
 
 
