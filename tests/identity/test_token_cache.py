@@ -20,7 +20,7 @@ from tests.identity.authkit import ROOT, STRONG, Kit
 
 ORIGIN = "198.51.100.7"
 LIFETIME = 5.0
-NEW_PASSWORD = "quartz heron lantern mosaic"  # noqa: S105  # a throwaway test account's new password
+NEW_PASSWORD = "quartz heron lantern mosaic"  # noqa: S105  # pragma: allowlist secret  (a test account's)
 ADMIN = Subject("boss", "user", (Grant(ADMIN_ROLE),), mfa=True)
 
 
