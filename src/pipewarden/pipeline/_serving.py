@@ -13,17 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipewarden.errors import GuardError
+from pipewarden.store._media import TABLE_SUFFIXES, suffix_for
 
 if TYPE_CHECKING:
     from pipewarden.store import Artifact, GuardedStore
 
 __all__ = ["GuardedModel", "load_guarded_model"]
-
-_TABULAR = {
-    "text/csv": ".csv",
-    "application/vnd.apache.parquet": ".parquet",
-    "application/x-parquet": ".parquet",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +53,7 @@ def load_guarded_model(
     data_parent = None
     for parent in artifact.parents:
         record = store.store.resolve(str(parent))
-        if record.media_type.split(";")[0] in _TABULAR:
+        if record.media_type.split(";")[0] in TABLE_SUFFIXES:
             data_parent = record
             break
     if data_parent is None:
@@ -66,7 +61,7 @@ def load_guarded_model(
             f"{artifact.ref}: not served: its lineage names no tabular data set to fit the guard on"
         )
     model = safe_load(model_file)
-    data_file = scratch / f"guard-data{_TABULAR[data_parent.media_type.split(';')[0]]}"
+    data_file = scratch / f"guard-data{suffix_for(data_parent.media_type)}"
     store.get(data_parent.ref, data_file)
     frame = read_table(data_file).frame
     guard, features = guard_for_model(

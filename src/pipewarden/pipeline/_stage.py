@@ -175,18 +175,9 @@ class ReadOnlyStore:
 
 
 def _suffix(artifact: Artifact) -> str:
-    from pipewarden.store._media import MODEL_TYPES
+    from pipewarden.store._media import suffix_for
 
-    suffix = Path(artifact.name).suffix
-    if suffix:
-        return suffix
-    media = artifact.media_type.split(";")[0]
-    by_type = {m: s for s, m in MODEL_TYPES.items()}
-    return {
-        "text/csv": ".csv",
-        "application/vnd.apache.parquet": ".parquet",
-        "application/json": ".json",
-    }.get(media, by_type.get(media, ""))
+    return Path(artifact.name).suffix or suffix_for(artifact.media_type)
 
 
 class StageRun:

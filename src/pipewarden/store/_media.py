@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
-__all__ = ["guess_media_type"]
+__all__ = ["TABLE_SUFFIXES", "guess_media_type", "suffix_for"]
 
 MODEL_TYPES = {
     ".safetensors": "application/vnd.safetensors",
@@ -22,6 +22,24 @@ MODEL_TYPES = {
     ".npz": "application/vnd.numpy+zip",
     ".parquet": "application/vnd.apache.parquet",
 }
+
+
+#: The tabular data sets' media types, and the suffix a local copy needs to be read as such.
+TABLE_SUFFIXES = {
+    "text/csv": ".csv",
+    "application/vnd.apache.parquet": ".parquet",
+    "application/x-parquet": ".parquet",
+}
+_BY_TYPE = {
+    **{media: suffix for suffix, media in MODEL_TYPES.items()},
+    **TABLE_SUFFIXES,
+    "application/json": ".json",
+}
+
+
+def suffix_for(media_type: str) -> str:
+    """The file suffix that reads as `media_type` (parameters ignored); '' for a type not known here."""
+    return _BY_TYPE.get(media_type.split(";")[0], "")
 
 
 def guess_media_type(path: Path) -> str:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from pipewarden.errors import AccessDenied, ConfigError, PipewardenError
 from pipewarden.server._table import Guard, GuardedRouter
-from pipewarden.server.routes._common import caller, state
+from pipewarden.server.routes._common import caller, principal_json, state
 
 router = GuardedRouter(tags=["accounts"])
 
@@ -31,21 +31,6 @@ T = TypeVar("T")
 _DETAIL = 512
 NAME = Path(min_length=1, max_length=64, description="A user or service account.")
 ROLE = Path(min_length=1, max_length=64, description="A role the policy defines.")
-
-
-def _principal(p: Any, certificates: list[str] | None = None) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "name": p.name,
-        "kind": p.kind,
-        "display_name": p.display_name,
-        "disabled": p.disabled,
-        "created_at": p.created_at.isoformat(),
-        "mfa_enrolled": p.mfa_enrolled,
-        "grants": [{"role": g.role, "scope": g.scope} for g in p.grants],
-    }
-    if certificates is not None:
-        found["certificates"] = certificates
-    return found
 
 
 def _binding(b: Any) -> dict[str, Any]:
@@ -147,7 +132,7 @@ def create_user(body: NewUserBody, request: Request, name: str = NAME) -> dict[s
             name, password=body.password, actor=actor, display_name=body.display_name, grants=grants
         ),
     )
-    return _principal(made)
+    return principal_json(made)
 
 
 def _set_disabled(request: Request, name: str, *, disabled: bool) -> dict[str, Any]:
@@ -157,7 +142,9 @@ def _set_disabled(request: Request, name: str, *, disabled: bool) -> dict[str, A
     _access(request).authorize_over(me.subject, name, action="user.update", event=action, origin=me.origin)
     accounts = _accounts(request)
     change = accounts.disable if disabled else accounts.enable
-    return _principal(_recorded(request, action, f"user:{name}", lambda: change(name, actor=me.acting.actor)))
+    return principal_json(
+        _recorded(request, action, f"user:{name}", lambda: change(name, actor=me.acting.actor))
+    )
 
 
 @router.post_("/v1/users/{name}/disable", guard=Guard.signed_in())
@@ -310,7 +297,7 @@ def list_service_accounts(request: Request) -> dict[str, Any]:
         bound: dict[str, list[str]] = {}
         for c in certificates.list():
             bound.setdefault(c.principal, []).append(c.fingerprint)
-        return [_principal(p, bound.get(p.name, [])) for p in accounts.list() if p.kind == "service"]
+        return [principal_json(p, bound.get(p.name, [])) for p in accounts.list() if p.kind == "service"]
 
     found = caller(request).acting.perform(
         "user.read", "user:*", read, describe=lambda f: {"count": len(f)}, checked_by_caller=True
@@ -338,7 +325,7 @@ def create_service_account(body: NewServiceBody, request: Request, name: str = N
             name, actor=actor, display_name=body.display_name, grants=grants
         ),
     )
-    return _principal(made, [])
+    return principal_json(made, [])
 
 
 @router.get_("/v1/service-accounts/{name}/certificates", guard=Guard.needs("user.read", "user:{name}"))

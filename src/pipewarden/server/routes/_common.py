@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pipewarden.server._state import ServerState
     from pipewarden.store import Artifact, Lineage
 
-__all__ = ["BYTES_BODY", "artifact_json", "caller", "lineage_json", "state"]
+__all__ = ["BYTES_BODY", "artifact_json", "caller", "lineage_json", "principal_json", "state"]
 
 #: The OpenAPI declaration of a route whose request body is a file's bytes, read as a stream (the
 #: route reads the request itself, so FastAPI would not declare a body at all).
@@ -34,6 +34,22 @@ def caller(request: Request) -> Caller:
     found: Caller | None = getattr(request.state, "caller", None)
     if found is None:  # a guarded route always has one; a public route never asks
         raise AuthenticationFailed("this route needs a credential")
+    return found
+
+
+def principal_json(p: Any, certificates: list[str] | None = None) -> dict[str, Any]:
+    """A user or service account as the API shows it (with its registered certificates, when given)."""
+    found: dict[str, Any] = {
+        "name": p.name,
+        "kind": p.kind,
+        "display_name": p.display_name,
+        "disabled": p.disabled,
+        "created_at": p.created_at.isoformat(),
+        "mfa_enrolled": p.mfa_enrolled,
+        "grants": [{"role": g.role, "scope": g.scope} for g in p.grants],
+    }
+    if certificates is not None:
+        found["certificates"] = certificates
     return found
 
 

@@ -16,21 +16,9 @@ from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from pipewarden.server._table import Guard, GuardedRouter
-from pipewarden.server.routes._common import caller, state
+from pipewarden.server.routes._common import caller, principal_json, state
 
 router = GuardedRouter(tags=["identity"])
-
-
-def _principal(p: Any) -> dict[str, Any]:
-    return {
-        "name": p.name,
-        "kind": p.kind,
-        "display_name": p.display_name,
-        "disabled": p.disabled,
-        "created_at": p.created_at.isoformat(),
-        "mfa_enrolled": p.mfa_enrolled,
-        "grants": [{"role": g.role, "scope": g.scope} for g in p.grants],
-    }
 
 
 def _token(t: Any) -> dict[str, Any]:
@@ -53,7 +41,7 @@ def list_users(request: Request) -> dict[str, Any]:
     from pipewarden.identity import Accounts
 
     accounts = Accounts(state(request).workspace.database(), events=state(request).workspace_events)
-    return {"users": [_principal(p) for p in accounts.list_as(caller(request).acting.actor)]}
+    return {"users": [principal_json(p) for p in accounts.list_as(caller(request).acting.actor)]}
 
 
 @router.get_("/v1/tokens", guard=Guard.signed_in())

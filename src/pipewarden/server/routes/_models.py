@@ -23,17 +23,13 @@ from pydantic import BaseModel, Field
 from pipewarden.errors import GuardError
 from pipewarden.server._table import Guard, GuardedRouter
 from pipewarden.server.routes._common import caller, state
+from pipewarden.store._media import TABLE_SUFFIXES
 
 if TYPE_CHECKING:
     from pipewarden.server._state import ServerState
 
 router = GuardedRouter(tags=["models"])
 _TABULAR = ("text/csv", "application/vnd.apache.parquet", "application/x-parquet", "application/jsonl")
-_SUFFIX = {
-    "text/csv": ".csv",
-    "application/vnd.apache.parquet": ".parquet",
-    "application/x-parquet": ".parquet",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +100,7 @@ def _load(served_by: ServerState, ref: str) -> Served:
     finally:
         _remove(model_file)
     parent = store.resolve(str(data_parent))
-    data_file = _fetch(served_by, parent.ref, _SUFFIX.get(parent.media_type.split(";")[0], ".csv"))
+    data_file = _fetch(served_by, parent.ref, TABLE_SUFFIXES.get(parent.media_type.split(";")[0], ".csv"))
     try:
         frame = read_table(data_file).frame
     finally:
